@@ -1,0 +1,249 @@
+"""Settings: frozen structs built from defaults, ``config.yaml`` and the environment.
+
+Nothing is read at import time. ``Settings.from_env(os.environ)`` is called once by the
+composition root (the CLI); tests build settings directly with ``Settings.from_env({...})``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from sark.core.errors import ConfigError
+from sark.core.flags import FeatureFlags
+from sark.core.options import OPTIONS, OPTIONS_BY_KEY, Option, Secret
+
+CONFIG_ENV = "SARK_CONFIG"
+DEFAULT_CONFIG_NAME = "config.yaml"
+
+Backend = Literal["sqlite", "postgresql"]
+_SCHEMES: dict[str, Backend] = {
+    "sqlite": "sqlite",
+    "sqlite+aiosqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "postgresql+asyncpg": "postgresql",
+}
+_DRIVERS: dict[Backend, str] = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """How ``sark serve`` listens."""
+
+    host: str
+    port: int
+    workers: int
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The SQL database (SQLite embedded default, or PostgreSQL)."""
+
+    url: Secret
+    """SQLAlchemy async URL, normalised to the aiosqlite or asyncpg driver."""
+    backend: Backend
+    embedded: bool
+    """True when no URL was configured: SQLite in ``$SARK_HOME``, migrated on start."""
+    pool_size: int
+    echo: bool
+
+
+class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Redis, when configured; everything it backs falls back to in-process state."""
+
+    url: Secret | None
+
+
+class PolicySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where policies come from and how they are evaluated."""
+
+    path: str | None
+    opa_url: str | None
+    timeout_ms: int
+
+
+class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Signing and validation of SARK's own access tokens."""
+
+    secret: Secret | None
+    algorithm: str
+    private_key_file: str | None
+    issuer: str
+    audience: str
+    access_ttl_seconds: int
+    refresh_ttl_seconds: int
+
+
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Identity settings."""
+
+    admin_password: Secret | None
+    jwt: JwtSettings
+
+
+class LogSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Logging."""
+
+    level: str
+    format: str
+    access: bool
+
+
+class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The MCP Gateway Registry client (gateway plugin)."""
+
+    url: str | None
+    api_key: Secret | None
+    timeout_seconds: float
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every setting of a SARK process, validated."""
+
+    home: str
+    config_file: str | None
+    server: ServerSettings
+    database: DatabaseSettings
+    redis: RedisSettings
+    policy: PolicySettings
+    auth: AuthSettings
+    log: LogSettings
+    gateway: GatewaySettings
+    features: FeatureFlags
+    warnings: tuple[str, ...] = ()
+    """Non-fatal remarks found while loading (unknown keys in config.yaml)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], cwd: Path | None = None) -> Settings:
+        """Build settings from defaults, then ``config.yaml``, then ``environ``."""
+        base = cwd or Path.cwd()
+        config_path = _config_path(environ, base)
+        values: dict[str, tuple[Any, str]] = {o.key: (o.default, "default") for o in OPTIONS}
+        warnings: list[str] = []
+        if config_path is not None:
+            for key, (raw, source) in _read_config(config_path, warnings).items():
+                values[key] = (OPTIONS_BY_KEY[key].parse(raw, source), source)
+        for option in OPTIONS:
+            if option.env is not None and option.env in environ:
+                raw_env = environ[option.env]
+                values[option.key] = (option.parse(raw_env, option.env), option.env)
+        return _assemble(values, config_path, base, tuple(warnings))
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some top-level fields replaced (tests and the CLI use it)."""
+        return msgspec.structs.replace(self, **changes)
+
+
+def _config_path(environ: Mapping[str, str], base: Path) -> Path | None:
+    named = environ.get(CONFIG_ENV)
+    if named:
+        path = (base / named).resolve()
+        if not path.is_file():
+            msg = f"{CONFIG_ENV}: no such file {path}"
+            raise ConfigError(msg)
+        return path
+    default = base / DEFAULT_CONFIG_NAME
+    return default.resolve() if default.is_file() else None
+
+
+def _read_config(path: Path, warnings: list[str]) -> dict[str, tuple[Any, str]]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        msg = f"{path.name}: invalid YAML{where}: {problem}"
+        raise ConfigError(msg) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path.name}: cannot read ({exc})"
+        raise ConfigError(msg) from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        msg = f"{path.name}: the top level must be a mapping of settings"
+        raise ConfigError(msg)
+    found: dict[str, tuple[Any, str]] = {}
+    _flatten(document, "", path.name, found, warnings)
+    return found
+
+
+def _flatten(
+    node: dict[Any, Any],
+    prefix: str,
+    file_name: str,
+    found: dict[str, tuple[Any, str]],
+    warnings: list[str],
+) -> None:
+    for name, value in node.items():
+        key = f"{prefix}{name}"
+        source = f"{file_name}: {key}"
+        if key in OPTIONS_BY_KEY:
+            if isinstance(value, dict | list):
+                msg = f"{source}: expected a single value, not a {type(value).__name__}"
+                raise ConfigError(msg)
+            found[key] = (value, source)
+        elif isinstance(value, dict) and any(k.startswith(f"{key}.") for k in OPTIONS_BY_KEY):
+            _flatten(value, f"{key}.", file_name, found, warnings)
+        else:
+            warnings.append(f"{source}: unknown setting, ignored")
+
+
+def _assemble(
+    values: dict[str, tuple[Any, str]],
+    config_path: Path | None,
+    base: Path,
+    warnings: tuple[str, ...],
+) -> Settings:
+    tree: dict[str, Any] = {}
+    for key, (value, _) in values.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    home = (base / tree["home"]).resolve()
+    tree["home"] = str(home)
+    tree["database"].update(_database(values["database.url"], home))
+    tree["config_file"] = str(config_path) if config_path else None
+    tree["warnings"] = warnings
+    settings = msgspec.convert(tree, Settings, dec_hook=_keep_secret)
+    settings.features.check()
+    return settings
+
+
+def _database(url: tuple[Secret | None, str], home: Path) -> dict[str, Any]:
+    value, source = url
+    if value is None or not value.reveal():
+        embedded = f"{_DRIVERS['sqlite']}:///{home / 'sark.db'}"
+        return {"url": Secret(embedded), "backend": "sqlite", "embedded": True}
+    text = value.reveal()
+    scheme, sep, rest = text.partition("://")
+    backend = _SCHEMES.get(scheme.lower()) if sep else None
+    if backend is None:
+        shown = scheme if sep else "no scheme"
+        msg = (
+            f"{source}: unsupported database URL ({shown}); "
+            "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/name"
+        )
+        raise ConfigError(msg)
+    return {"url": Secret(f"{_DRIVERS[backend]}://{rest}"), "backend": backend, "embedded": False}
+
+
+def _keep_secret(kind: type, obj: Any) -> Any:
+    if kind is Secret and isinstance(obj, Secret):
+        return obj
+    msg = f"cannot build {kind.__name__} from {type(obj).__name__}"
+    raise NotImplementedError(msg)
+
+
+def describe(option: Option) -> str:
+    """The default of ``option`` as documentation shows it."""
+    if option.default is None:
+        return "unset"
+    if isinstance(option.default, bool):
+        return str(option.default).lower()
+    return str(option.default)

@@ -1,0 +1,231 @@
+//! One rule path of one bundle revision, ready to evaluate from many threads at once.
+//!
+//! The hot path runs regorus's compiled form: the rule is compiled once to an RVM
+//! program (`Arc<Program>`, shared and immutable) and each evaluation borrows a
+//! `RegoVM` from a lock-free pool (`ArrayQueue`). A VM holds per-run registers, so it
+//! cannot be shared; pooling avoids rebuilding it (and re-checking the data document)
+//! on every call, and there is no lock any two evaluations contend on.
+//!
+//! When the RVM compiler cannot handle a rule, or the VM reports it cannot run an
+//! instruction, the plan uses regorus's tree-walking interpreter instead, with a pool of
+//! prepared `Engine` clones. Both paths enforce the same per-evaluation time limit.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::program::Program;
+use regorus::rvm::vm::{RegoVM, VmError};
+use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::{Engine, LimitError, Value};
+
+use crate::errors::EngineError;
+
+/// Work units (VM instructions, interpreter steps) between two clock reads: frequent
+/// enough to stop within a fraction of a millisecond, rare enough to cost nothing.
+const TIMER_CHECK_INTERVAL: u32 = 64;
+
+/// Settings every plan of an engine shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock budget of one evaluation.
+    pub timeout: Duration,
+    /// Idle VMs (or engines) kept per rule path; more are created under load and dropped.
+    pub pool_size: usize,
+}
+
+impl Limits {
+    fn timer(&self) -> ExecutionTimerConfig {
+        ExecutionTimerConfig {
+            limit: self.timeout,
+            check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN),
+        }
+    }
+}
+
+/// How a plan executes its rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// RVM program (the fast path).
+    Compiled,
+    /// Tree-walking interpreter (fallback).
+    Interpreted,
+}
+
+impl Mode {
+    /// Name shown to Python.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Compiled => "compiled",
+            Self::Interpreted => "interpreted",
+        }
+    }
+}
+
+/// A rule path compiled against one bundle snapshot.
+pub struct Plan {
+    rule: String,
+    data: Value,
+    limits: Limits,
+    compiled: Option<Compiled>,
+    interpreter: Interpreter,
+}
+
+struct Compiled {
+    program: Arc<Program>,
+    idle: ArrayQueue<RegoVM>,
+    /// Set once the VM has reported a limitation; later calls go straight to the interpreter.
+    degraded: AtomicBool,
+}
+
+struct Interpreter {
+    template: Mutex<Engine>,
+    idle: ArrayQueue<Engine>,
+}
+
+impl Plan {
+    /// Compile `rule` from a prepared engine holding the bundle's modules and data.
+    pub fn new(engine: &Engine, rule: &str, limits: Limits) -> Result<Self, EngineError> {
+        let mut scratch = engine.clone();
+        let policy = scratch
+            .compile_with_entrypoint(&rule.into())
+            .map_err(EngineError::compile)?;
+        let compiled = Compiler::compile_from_policy(&policy, &[rule])
+            .ok()
+            .map(|program| Compiled {
+                program,
+                idle: ArrayQueue::new(limits.pool_size.max(1)),
+                degraded: AtomicBool::new(false),
+            });
+        Ok(Self {
+            rule: rule.to_string(),
+            data: engine.get_data(),
+            limits,
+            compiled,
+            interpreter: Interpreter {
+                template: Mutex::new(engine.clone()),
+                idle: ArrayQueue::new(limits.pool_size.max(1)),
+            },
+        })
+    }
+
+    /// Which executor serves this rule now.
+    pub fn mode(&self) -> Mode {
+        match &self.compiled {
+            Some(c) if !c.degraded.load(Ordering::Relaxed) => Mode::Compiled,
+            _ => Mode::Interpreted,
+        }
+    }
+
+    /// Evaluate the rule for `input`; `Value::Undefined` when the rule is undefined.
+    pub fn evaluate(&self, input: Value) -> Result<Value, EngineError> {
+        if let Some(compiled) = &self.compiled {
+            if !compiled.degraded.load(Ordering::Relaxed) {
+                match self.run_vm(compiled, input.clone()) {
+                    Ok(value) => return Ok(value),
+                    Err(err) if is_vm_limitation(&err) => {
+                        compiled.degraded.store(true, Ordering::Relaxed);
+                    }
+                    Err(err) => return Err(vm_error(&self.rule, err)),
+                }
+            }
+        }
+        self.run_interpreter(input)
+    }
+
+    fn run_vm(&self, compiled: &Compiled, input: Value) -> Result<Value, VmError> {
+        let mut vm = match compiled.idle.pop() {
+            Some(vm) => vm,
+            None => self.new_vm(compiled)?,
+        };
+        vm.set_input(input);
+        let result = vm.execute_entry_point_by_index(0);
+        if result.is_ok() {
+            // Drop the input now rather than when the VM is next used.
+            vm.set_input(Value::Null);
+            // A full pool means more VMs exist than threads need: let this one go.
+            let _ = compiled.idle.push(vm);
+        }
+        result
+    }
+
+    fn new_vm(&self, compiled: &Compiled) -> Result<RegoVM, VmError> {
+        let mut vm = RegoVM::new();
+        vm.load_program(compiled.program.clone());
+        vm.set_data(self.data.clone())?;
+        vm.set_execution_timer_config(Some(self.limits.timer()));
+        // The time limit is the budget; the default instruction cap (25k) would cut
+        // legitimate policies short with a less useful error.
+        vm.set_max_instructions(usize::MAX);
+        vm.set_strict_builtin_errors(false);
+        Ok(vm)
+    }
+
+    fn run_interpreter(&self, input: Value) -> Result<Value, EngineError> {
+        let pool = &self.interpreter;
+        let mut engine = match pool.idle.pop() {
+            Some(engine) => engine,
+            None => pool
+                .template
+                .lock()
+                .map_err(|_| EngineError::Evaluation("engine template poisoned".into()))?
+                .clone(),
+        };
+        engine.set_input(input);
+        match engine.eval_rule(self.rule.clone()) {
+            Ok(value) => {
+                engine.set_input(Value::Null);
+                let _ = pool.idle.push(engine);
+                Ok(value)
+            }
+            Err(err) => Err(interpreter_error(&self.rule, &err)),
+        }
+    }
+}
+
+/// Errors that mean "the VM cannot run this", not "the policy failed".
+fn is_vm_limitation(err: &VmError) -> bool {
+    matches!(
+        err,
+        VmError::UnhandledInstruction { .. }
+            | VmError::BuiltinNotResolved { .. }
+            | VmError::Internal { .. }
+            | VmError::UnsupportedSuspendInRunToCompletion { .. }
+    )
+}
+
+fn vm_error(rule: &str, err: VmError) -> EngineError {
+    match err {
+        VmError::TimeLimitExceeded { .. } => {
+            EngineError::Timeout(format!("evaluating {rule}: {err}"))
+        }
+        other => EngineError::Evaluation(format!("evaluating {rule}: {other}")),
+    }
+}
+
+fn interpreter_error(rule: &str, err: &anyhow::Error) -> EngineError {
+    let timed_out = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<LimitError>(),
+            Some(LimitError::TimeLimitExceeded { .. })
+        )
+    });
+    if timed_out {
+        EngineError::Timeout(format!("evaluating {rule}: {err:#}"))
+    } else {
+        EngineError::Evaluation(format!("evaluating {rule}: {err:#}"))
+    }
+}
+
+/// Create a regorus engine configured the way every SARK engine must be.
+pub fn new_engine(limits: &Limits) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_rego_v0(false);
+    // OPA's default: a builtin error makes the expression undefined, not the query fail.
+    engine.set_strict_builtin_errors(false);
+    engine.set_execution_timer_config(limits.timer());
+    engine
+}
