@@ -172,16 +172,10 @@ fn collect_query(query: &Query, calls: &mut Calls) {
 
 fn collect_expr(expr: &Expr, calls: &mut Calls) {
     match expr {
-        Expr::Call {
-            span, fcn, params, ..
-        } => {
+        Expr::Call { fcn, params, .. } => {
             if let Ok(name) = get_path_string(fcn, None) {
-                let location = format!(
-                    "{}:{}:{}",
-                    span.source.get_path(),
-                    span.line,
-                    span.col
-                );
+                let at = leftmost(fcn).span();
+                let location = format!("{}:{}:{}", at.source.get_path(), at.line, at.col);
                 calls.push((name, location));
             }
             params.iter().for_each(|p| collect_expr(p, calls));
@@ -238,6 +232,14 @@ fn collect_expr(expr: &Expr, calls: &mut Calls) {
         | Expr::Null { .. }
         | Expr::Var { .. } => {}
     }
+}
+
+/// The start of a dotted name: RefDot spans begin at the dot, the name at its root var.
+fn leftmost(mut expr: &Expr) -> &Expr {
+    while let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = expr {
+        expr = refr;
+    }
+    expr
 }
 
 #[cfg(test)]

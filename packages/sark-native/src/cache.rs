@@ -23,7 +23,7 @@
 //! records pile up (more than twice `max_size`) the log is compacted, which costs
 //! O(n log n) once per O(n) operations.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -58,6 +58,9 @@ struct Counters {
 /// The cache proper, generic over the stored value so it is testable without Python.
 pub struct CacheCore<V> {
     map: DashMap<Arc<str>, Entry<V>>,
+    /// Entry count, kept by hand: `DashMap::len` sums shards one by one, so a reader
+    /// racing an evict-then-insert could count both and report `max_size + 1`.
+    len: AtomicUsize,
     log: SegQueue<(Arc<str>, u64)>,
     clock: AtomicU64,
     writer: Mutex<()>,
@@ -87,6 +90,7 @@ impl<V> CacheCore<V> {
         check_ttl(default_ttl)?;
         Ok(Self {
             map: DashMap::new(),
+            len: AtomicUsize::new(0),
             log: SegQueue::new(),
             clock: AtomicU64::new(0),
             writer: Mutex::new(()),
@@ -131,6 +135,7 @@ impl<V> CacheCore<V> {
                     .remove_if(key, |_, e| e.expires_at <= now)
                     .is_some()
                 {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
                     self.counters.expirations.fetch_add(1, Ordering::Relaxed);
                 }
                 self.counters.misses.fetch_add(1, Ordering::Relaxed);
@@ -156,7 +161,7 @@ impl<V> CacheCore<V> {
         check_ttl(ttl)?;
         let _guard = self.lock();
         if ttl <= 0.0 {
-            self.map.remove(key);
+            self.delete(key);
             return Ok(());
         }
         let now = self.now();
@@ -167,11 +172,11 @@ impl<V> CacheCore<V> {
             now.saturating_add((ttl * 1e9) as u64)
         };
         if !self.map.contains_key(key) {
-            while self.map.len() >= self.max_size && self.evict_one() {}
+            while self.len.load(Ordering::Relaxed) >= self.max_size && self.evict_one() {}
         }
         let key: Arc<str> = Arc::from(key);
         let stamp = self.next_stamp();
-        self.map.insert(
+        let previous = self.map.insert(
             key.clone(),
             Entry {
                 value,
@@ -179,6 +184,9 @@ impl<V> CacheCore<V> {
                 stamp: AtomicU64::new(stamp),
             },
         );
+        if previous.is_none() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
         self.log.push((key, stamp));
         if self.log_is_bloated() {
             self.compact();
@@ -188,13 +196,18 @@ impl<V> CacheCore<V> {
 
     /// Remove `key`; true when it was present (expired or not).
     pub fn delete(&self, key: &str) -> bool {
-        self.map.remove(key).is_some()
+        let removed = self.map.remove(key).is_some();
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
     }
 
     /// Remove every entry (counters are kept).
     pub fn clear(&self) {
         let _guard = self.lock();
-        self.map.clear();
+        let removed = self.remove_where(|_| true);
+        self.len.fetch_sub(removed, Ordering::Relaxed);
         while self.log.pop().is_some() {}
     }
 
@@ -202,12 +215,8 @@ impl<V> CacheCore<V> {
     pub fn cleanup_expired(&self) -> usize {
         let _guard = self.lock();
         let now = self.now();
-        let mut removed = 0;
-        self.map.retain(|_, e| {
-            let live = e.expires_at > now;
-            removed += usize::from(!live);
-            live
-        });
+        let removed = self.remove_where(|e| e.expires_at <= now);
+        self.len.fetch_sub(removed, Ordering::Relaxed);
         self.counters
             .expirations
             .fetch_add(removed as u64, Ordering::Relaxed);
@@ -216,7 +225,23 @@ impl<V> CacheCore<V> {
 
     /// Number of stored entries (expired ones included until removed).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// True when no entry is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Remove entries matching `doomed`; returns how many were removed.
+    fn remove_where(&self, doomed: impl Fn(&Entry<V>) -> bool) -> usize {
+        let mut removed = 0;
+        self.map.retain(|_, e| {
+            let remove = doomed(e);
+            removed += usize::from(remove);
+            !remove
+        });
+        removed
     }
 
     /// Current counters and size.
@@ -226,7 +251,7 @@ impl<V> CacheCore<V> {
             misses: self.counters.misses.load(Ordering::Relaxed),
             evictions: self.counters.evictions.load(Ordering::Relaxed),
             expirations: self.counters.expirations.load(Ordering::Relaxed),
-            size: self.map.len(),
+            size: self.len(),
             max_size: self.max_size,
         }
     }
@@ -238,6 +263,7 @@ impl<V> CacheCore<V> {
                 .map
                 .remove_if(&key, |_, e| e.stamp.load(Ordering::Relaxed) == stamp);
             if removed.is_some() {
+                self.len.fetch_sub(1, Ordering::Relaxed);
                 self.counters.evictions.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
@@ -247,8 +273,10 @@ impl<V> CacheCore<V> {
         let any = self.map.iter().next().map(|e| e.key().clone());
         match any {
             Some(key) => {
-                self.map.remove(&key);
-                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                if self.map.remove(&key).is_some() {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                    self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                }
                 true
             }
             None => false,

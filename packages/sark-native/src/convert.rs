@@ -151,10 +151,10 @@ fn number_to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, 
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     if number.is_integer() {
         if let Some(v) = number.as_i64() {
-            return v.into_pyobject(py).map(Bound::into_any);
+            return Ok(v.into_pyobject(py)?.into_any());
         }
         if let Some(v) = number.as_u64() {
-            return v.into_pyobject(py).map(Bound::into_any);
+            return Ok(v.into_pyobject(py)?.into_any());
         }
         // Arbitrary-precision integer: let Python parse its exact decimal digits.
         let digits = number.format_decimal();

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sark.api.db.engine import create_engine
+from sark.api.domain.audit.sink import AuditSink, LogAuditSink
 from sark.api.observability.metrics import Telemetry
 from sark.core.settings import Settings
 
@@ -23,6 +24,7 @@ class Runtime:
     engine: AsyncEngine
     http: httpx.AsyncClient
     redis: Redis | None = None
+    audit: AuditSink = field(default_factory=LogAuditSink)
     plugins: tuple[str, ...] = field(default=())
 
     @classmethod

@@ -21,7 +21,7 @@ from sark.core.flags import (
     ToggleFlag,
     bucket,
 )
-from sark.core.models import Decision, Principal, PrincipalType, Role, Sensitivity
+from sark.core.models import AuditEvent, Decision, Principal, PrincipalType, Role, Sensitivity
 from sark.core.options import OPTIONS, Option, Secret
 from sark.core.settings import Settings
 from sark.core.version import VERSION, VersionInfo, __version__
@@ -29,6 +29,7 @@ from sark.core.version import VERSION, VersionInfo, __version__
 __all__ = [
     "OPTIONS",
     "VERSION",
+    "AuditEvent",
     "AuthenticationError",
     "CacheRolloutFlag",
     "ConfigError",

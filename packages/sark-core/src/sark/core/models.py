@@ -71,3 +71,27 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     cache_ttl: int = 0
     policy_revision: str = ""
     engine: str = ""
+
+
+class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of the audit trail: a decision or an administrative/identity change."""
+
+    kind: str
+    """``decision``, ``identity``, ``catalog``, ``policy``, ``admin`` ..."""
+    action: str
+    """What was attempted: ``tool:invoke``, ``user.create``, ``auth.login`` ..."""
+    occurred_at: float
+    """Unix time (seconds) when it happened."""
+    principal_id: str | None = None
+    principal_type: str | None = None
+    principal_role: str | None = None
+    resource: str | None = None
+    allow: bool | None = None
+    reason: str = ""
+    decision_id: str | None = None
+    engine: str | None = None
+    policy_revision: str | None = None
+    request_id: str | None = None
+    client_ip: str | None = None
+    latency_ms: float | None = None
+    details: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -6,11 +6,11 @@ import logging
 import re
 import time
 import uuid
-from typing import Final, cast
+from typing import Final
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from sark.api.observability.logging import request_id_var
 from sark.api.observability.metrics import Telemetry
@@ -62,7 +62,7 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or "<unmatched>"
-            method = cast("HTTPScope", scope)["method"]
+            method = scope["method"]
             self.telemetry.http_requests.labels(method, route, str(status)).inc()
             self.telemetry.http_latency.labels(method, route).observe(elapsed)
             if self.log_access:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, MediaType, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 
 from sark.api.domain.health.schemas import (
@@ -19,7 +19,7 @@ from sark.api.runtime import Runtime
 from sark.core.version import MIN_COMPATIBLE, VERSION
 
 
-def provide_readiness(runtime: Runtime) -> ReadinessService:
+def provide_readiness(runtime: NamedDependency[Runtime]) -> ReadinessService:
     """The readiness probes of this runtime's dependencies."""
     return ReadinessService(
         runtime.engine, runtime.redis, runtime.http, runtime.settings.policy.opa_url
@@ -48,7 +48,7 @@ class HealthController(Controller):
     dependencies = {"readiness": Provide(provide_readiness, sync_to_thread=False)}
 
     @get("/health", operation_id="getHealth", summary="Process health and release")
-    async def health(self, runtime: Runtime) -> Health:
+    async def health(self, runtime: NamedDependency[Runtime]) -> Health:
         """Always 200 while the process serves requests."""
         return Health(
             status="healthy",
@@ -68,18 +68,18 @@ class HealthController(Controller):
         summary="Readiness probe: every configured dependency answers",
         responses={503: ResponseSpec(data_container=Readiness, description="Not ready")},
     )
-    async def ready(self, readiness: ReadinessService) -> Response[Readiness]:
+    async def ready(self, readiness: NamedDependency[ReadinessService]) -> Response[Readiness]:
         """200 when the database, Redis and OPA (those configured) answer, else 503."""
         result = await readiness.check()
         return Response(result, status_code=200 if result.status == "ready" else 503)
 
     @get("/api/v1/version", operation_id="getVersion", summary="Release and optional features")
-    async def version(self, runtime: Runtime) -> VersionBody:
+    async def version(self, runtime: NamedDependency[Runtime]) -> VersionBody:
         """The running release, its features and the releases it is compatible with."""
         return version_body(runtime)
 
     @get("/version", operation_id="getVersionUnversioned", summary="Alias of /api/v1/version")
-    async def version_alias(self, runtime: Runtime) -> VersionBody:
+    async def version_alias(self, runtime: NamedDependency[Runtime]) -> VersionBody:
         """The same document as ``/api/v1/version``, for probes that predate the prefix."""
         return version_body(runtime)
 
@@ -89,6 +89,6 @@ class HealthController(Controller):
         summary="Prometheus metrics",
         media_type=MediaType.TEXT,
     )
-    async def metrics(self, runtime: Runtime) -> Response[bytes]:
+    async def metrics(self, runtime: NamedDependency[Runtime]) -> Response[bytes]:
         """Prometheus text exposition of every metric of this server."""
         return Response(runtime.telemetry.render(), media_type=runtime.telemetry.content_type)

@@ -1,0 +1,35 @@
+"""The one interface every part of SARK records audit events through.
+
+``record`` never blocks and never raises: it hands the event to the writer, which owns
+delivery (batching, back-pressure, spooling). Until the database writer starts (or when a
+process has none, such as a CLI command), :class:`LogAuditSink` writes events to the
+``sark.audit`` logger so nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import msgspec
+
+from sark.core.models import AuditEvent
+
+audit_log = logging.getLogger("sark.audit")
+
+
+class AuditSink(Protocol):
+    """Accepts audit events for delivery."""
+
+    def record(self, event: AuditEvent) -> None:
+        """Enqueue ``event``; must not block the caller or raise."""
+
+
+class LogAuditSink:
+    """Writes each event as one structured log line."""
+
+    def record(self, event: AuditEvent) -> None:
+        """Log ``event`` at info level under ``sark.audit``."""
+        audit_log.info(
+            "audit %s %s", event.kind, event.action, extra={"audit": msgspec.to_builtins(event)}
+        )
