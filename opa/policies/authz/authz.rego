@@ -95,7 +95,7 @@ failed contains "unknown_tool" if {
 failed contains "server_inactive" if {
 	input.action == "tool:invoke"
 	server_registered
-	not server.status in config.active_server_statuses
+	not server_active
 }
 
 failed contains "unknown_sensitivity" if {
@@ -119,7 +119,7 @@ failed contains "approval_required" if {
 failed contains "outside_business_hours" if {
 	input.action == "tool:invoke"
 	sensitivity in config.business_hours.sensitivities
-	not role in config.business_hours.exempt_roles
+	not exempt_from_business_hours
 	not within_business_hours
 }
 
@@ -146,6 +146,11 @@ tool := input.resource.tool if is_object(input.resource.tool)
 
 server_registered if server.registered == true
 
+# Negations below always go through a named rule: OPA hoists a call (`in`
+# included) out of `not` and gives undefined when an argument is undefined,
+# while regorus gives true (see docs/policies.md).
+server_active if server.status in config.active_server_statuses
+
 # Registration describes a server that is not in the catalog yet.
 server_known if input.action == "server:register"
 
@@ -153,7 +158,9 @@ server_known if server_registered
 
 server_known if allow_unregistered
 
-tool_known if tool.registered == true
+tool_registered if tool.registered == true
+
+tool_known if tool_registered
 
 tool_known if allow_unregistered
 
@@ -188,7 +195,7 @@ sensitivity := level if {
 
 declared_sensitivity := config.unregistered_sensitivity if {
 	tool
-	not tool.registered == true
+	not tool_registered
 } else := tool.sensitivity_level if {
 	tool.sensitivity_level != null
 } else := config.unregistered_sensitivity if {
@@ -241,6 +248,8 @@ granted_by := [basis_reason[g.basis] | some g in applicable_grants; covers(g)][0
 # Approval and business hours (tool:invoke only)
 # ---------------------------------------------------------------------------
 
+exempt_from_business_hours if role in config.business_hours.exempt_roles
+
 approval_needed if sensitivity in config.approval.sensitivities
 
 # The catalog can demand approval for a single tool whatever its sensitivity.
@@ -280,16 +289,17 @@ days_in_month(_, month) := {
 	"07": "31", "08": "31", "09": "30", "10": "31", "11": "30", "12": "31",
 }[month]
 
-days_in_month(year, "02") := "29" if leap_year(to_number(year))
+days_in_month(year, "02") := "29" if leap_year(year)
 
-days_in_month(year, "02") := "28" if not leap_year(to_number(year))
+days_in_month(year, "02") := "28" if not leap_year(year)
 
-leap_year(y) if {
-	y % 4 == 0
-	y % 100 != 0
+# year is four digits (checked by the pattern), so to_number cannot fail.
+leap_year(year) if {
+	to_number(year) % 4 == 0
+	to_number(year) % 100 != 0
 }
 
-leap_year(y) if y % 400 == 0
+leap_year(year) if to_number(year) % 400 == 0
 
 # ---------------------------------------------------------------------------
 # Parameter redaction
@@ -302,12 +312,14 @@ parameters := input.parameters if is_object(input.parameters)
 # Names removed at this sensitivity: the lists of this level and every lower
 # one. Empty for exempt roles and when there is no sensitivity to go by.
 redacted_names contains lower(name) if {
-	not role in config.redaction.exempt_roles
+	not exempt_from_redaction
 	some level, names in config.redaction.parameters
 	sensitivity_rank[level] <= sensitivity_rank[sensitivity]
 	some name in names
 	is_string(name)
 }
+
+exempt_from_redaction if role in config.redaction.exempt_roles
 
 # Every path (array of keys and indices) whose last key is a redacted name.
 # walk visits nested objects and arrays at any depth without recursion.

@@ -328,8 +328,6 @@ test_business_hours_are_tunable if {
 # Unknown and missing resources, server status, sensitivity
 # ---------------------------------------------------------------------------
 
-unregistered_server := {"resource": {"server": {"name": "ghost-mcp", "registered": false}}}
-
 unregistered_tool := {"name": "ghost_tool", "registered": false}
 
 # Replace (not merge) a resource, so keys removed from it stay removed.
@@ -378,6 +376,14 @@ test_allow_unregistered_tool_on_registered_server if {
 test_allow_unregistered_server_is_not_checked_for_status if {
 	req := with_server(invoke(subject("admin"), "low"), {"name": "x", "registered": false})
 	reason(req) == "allowed_by_role" with data.data.mcp.authz.allow_unregistered as true
+}
+
+test_allow_unregistered_server_gets_configured_level if {
+	# A registered tool without its own level on an unregistered server.
+	req := with_server(invoke(outsider("developer"), null), {"name": "x", "registered": false})
+	reason(req) == "insufficient_role_for_sensitivity" with data.data.mcp.authz.allow_unregistered as true
+	read := with_server(server_action(subject("viewer"), "server:read"), {"name": "x", "registered": false})
+	reason(read) == "allowed_by_role" with data.data.mcp.authz.allow_unregistered as true
 }
 
 test_allow_unregistered_must_be_true if {

@@ -92,7 +92,7 @@ impl Plan {
         let mut scratch = engine.clone();
         let policy = scratch
             .compile_with_entrypoint(&rule.into())
-            .map_err(EngineError::compile)?;
+            .map_err(|e| EngineError::Evaluation(format!("cannot evaluate {rule}: {e:#}")))?;
         let compiled = Compiler::compile_from_policy(&policy, &[rule])
             .ok()
             .map(|program| Compiled {
@@ -133,6 +133,12 @@ impl Plan {
                 }
             }
         }
+        self.run_interpreter(input)
+    }
+
+    /// Evaluate on the interpreter regardless of mode (to check the two agree).
+    #[cfg(test)]
+    pub fn evaluate_interpreted(&self, input: Value) -> Result<Value, EngineError> {
         self.run_interpreter(input)
     }
 

@@ -76,7 +76,7 @@ impl Snapshot {
             limits,
         };
         for rule in decision_rules {
-            snapshot.plan(&rule)?;
+            snapshot.plan(&rule).map_err(|e| EngineError::Compile(e.to_string()))?;
         }
         Ok(snapshot)
     }
@@ -150,4 +150,148 @@ fn decision_rules(engine: &mut Engine) -> Result<Vec<String>, EngineError> {
         }
     }
     Ok(rules.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits() -> Limits {
+        Limits {
+            timeout: Duration::from_millis(200),
+            pool_size: 2,
+        }
+    }
+
+    fn build(modules: &[(&str, &str)], data: Option<&str>) -> Result<Snapshot, EngineError> {
+        let sources = Sources {
+            modules: modules
+                .iter()
+                .map(|(n, s)| ((*n).to_string(), (*s).to_string()))
+                .collect(),
+            data: data
+                .map(|d| vec![("test".to_string(), Value::from_json_str(d).unwrap())])
+                .unwrap_or_default(),
+        };
+        Snapshot::build("rev".into(), sources, limits())
+    }
+
+    const AUTHZ: &str = r#"package mcp.authz
+import rego.v1
+
+cfg := data.cfg
+rank := cfg.ranks[input.subject.role]
+level := object.get(input.resource.tool, "sensitivity_level", "medium")
+ns := time.parse_rfc3339_ns(input.context.time)
+hour := time.clock([ns, cfg.tz])[0]
+default in_hours := false
+in_hours if { hour >= 8; hour < 19; time.weekday([ns, cfg.tz]) in cfg.days }
+secret_names := {lower(n) | some n in cfg.secrets}
+nested contains p if { walk(input.parameters, [p, _]); count(p) > 1; lower(p[count(p) - 1]) in secret_names }
+top contains k if { some k, _ in input.parameters; lower(k) in secret_names }
+scrubbed := json.remove(object.remove(input.parameters, top), nested)
+failed := [r | some c in [["role", rank >= 1], ["hours", in_hours], ["level", level != "critical"]]; not c[1]; r := c[0]]
+default decision := {"allow": false, "reason": "unknown"}
+decision := {"allow": true, "reason": "allowed", "filtered_parameters": scrubbed} if count(failed) == 0
+else := {"allow": false, "reason": failed[0]}
+"#;
+
+    const DATA: &str = r#"{"cfg": {"ranks": {"viewer": 0, "developer": 1}, "tz": "Europe/Paris",
+        "days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
+        "secrets": ["Password", "token"]}}"#;
+
+    fn input(role: &str, time: &str, level: &str) -> Value {
+        Value::from_json_str(&format!(
+            r#"{{"subject": {{"role": "{role}"}}, "context": {{"time": "{time}"}},
+                "resource": {{"tool": {{"sensitivity_level": "{level}"}}}},
+                "parameters": {{"q": 1, "PASSWORD": "x", "o": {{"Token": "t", "k": [1]}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn realistic_policy_runs_compiled_and_matches_the_interpreter() {
+        let snapshot = build(&[("authz.rego", AUTHZ)], Some(DATA)).unwrap();
+        let rule = "data.mcp.authz.decision";
+        assert_eq!(snapshot.mode(rule).unwrap(), Mode::Compiled);
+        let plan = snapshot.plan(rule).unwrap();
+        let cases = [
+            (input("developer", "2026-11-23T10:00:00Z", "low"), r#"{"allow": true, "reason": "allowed", "filtered_parameters": {"q": 1, "o": {"k": [1]}}}"#),
+            (input("viewer", "2026-11-23T10:00:00Z", "low"), r#"{"allow": false, "reason": "role"}"#),
+            // 18:30 UTC is 19:30 in Paris: outside business hours.
+            (input("developer", "2026-11-23T18:30:00Z", "low"), r#"{"allow": false, "reason": "hours"}"#),
+            (input("developer", "2026-11-22T10:00:00Z", "low"), r#"{"allow": false, "reason": "hours"}"#),
+            (input("developer", "2026-11-23T10:00:00Z", "critical"), r#"{"allow": false, "reason": "level"}"#),
+        ];
+        for (case, expected) in cases {
+            let expected = Value::from_json_str(expected).unwrap();
+            assert_eq!(plan.evaluate(case.clone()).unwrap(), expected);
+            assert_eq!(plan.evaluate_interpreted(case).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn decision_rules_are_compiled_at_load_time() {
+        let snapshot = build(&[("authz.rego", AUTHZ)], Some(DATA)).unwrap();
+        assert!(snapshot.plans.load().contains_key("data.mcp.authz.decision"));
+        assert_eq!(snapshot.packages(), ["mcp.authz"]);
+    }
+
+    #[test]
+    fn undefined_rule_is_undefined_and_unknown_rule_is_an_error() {
+        let snapshot = build(&[("p.rego", "package p\nimport rego.v1\nx := 1 if input.a == 1\n")], None).unwrap();
+        assert_eq!(snapshot.evaluate("data.p.x", Value::new_object()).unwrap(), Value::Undefined);
+        let err = snapshot.evaluate("data.p.nope", Value::new_object()).unwrap_err();
+        assert!(matches!(err, EngineError::Evaluation(ref m) if m.contains("data.p.nope")), "{err:?}");
+    }
+
+    #[test]
+    fn builtin_errors_are_undefined_like_opa() {
+        let snapshot = build(&[("p.rego", "package p\nimport rego.v1\ny := to_number(\"abc\")\n")], None).unwrap();
+        assert_eq!(snapshot.evaluate("data.p.y", Value::new_object()).unwrap(), Value::Undefined);
+    }
+
+    #[test]
+    fn syntax_errors_carry_file_row_and_column() {
+        let err = build(&[("bad.rego", "package b\nx if {\n  input.a ==\n}\n")], None).err().unwrap();
+        assert!(matches!(err, EngineError::Compile(ref m) if m.contains("bad.rego:4:1")), "{err:?}");
+    }
+
+    #[test]
+    fn errors_in_decision_rules_fail_the_load() {
+        let err = build(&[("d.rego", "package d\nimport rego.v1\ndecision := y\n")], None).err().unwrap();
+        assert!(matches!(err, EngineError::Compile(ref m) if m.contains("var y is unsafe")), "{err:?}");
+    }
+
+    #[test]
+    fn missing_builtins_fail_the_load() {
+        let err = build(&[("n.rego", "package n\nx := net.cidr_merge([\"10.0.0.0/8\"])\n")], None).err().unwrap();
+        assert!(matches!(err, EngineError::Compile(ref m) if m.contains("net.cidr_merge at n.rego:2:6")), "{err:?}");
+    }
+
+    #[test]
+    fn conflicting_data_fails_the_load() {
+        let sources = Sources {
+            modules: BTreeMap::new(),
+            data: vec![
+                ("a.json".into(), Value::from_json_str(r#"{"k": 1}"#).unwrap()),
+                ("b.json".into(), Value::from_json_str(r#"{"k": 2}"#).unwrap()),
+            ],
+        };
+        let err = Snapshot::build("r".into(), sources, limits()).err().unwrap();
+        assert!(matches!(err, EngineError::Compile(ref m) if m.starts_with("b.json")), "{err:?}");
+    }
+
+    #[test]
+    fn runaway_rules_time_out_on_both_executors() {
+        let slow = "package s\nimport rego.v1\nspin := count([x | some i in numbers.range(1, 3000); some j in numbers.range(1, 3000); x := i * j])\n";
+        let snapshot = build(&[("s.rego", slow)], None).unwrap();
+        let plan = snapshot.plan("data.s.spin").unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(plan.evaluate(Value::new_object()), Err(EngineError::Timeout(_))));
+        assert!(matches!(plan.evaluate_interpreted(Value::new_object()), Err(EngineError::Timeout(_))));
+        // Generous bound: the point is "stopped", not "stopped fast" (timings are benchmarked).
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
 }

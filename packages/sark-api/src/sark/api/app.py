@@ -17,10 +17,10 @@ from litestar.plugins import PluginProtocol
 from sark.api import plugins as plugin_registry
 from sark.api.db.engine import sqlalchemy_config
 from sark.api.db.migrations import ensure_schema
-from sark.api.domain.health.controllers import HealthController
 from sark.api.errors import exception_handlers
 from sark.api.observability.middleware import ObservabilityMiddleware
 from sark.api.plugins import PluginFactory
+from sark.api.routes import route_handlers
 from sark.api.runtime import Runtime, provide_runtime
 from sark.core.settings import Settings
 from sark.core.version import VERSION
@@ -48,6 +48,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncGenerator[None, None]:
         await ensure_schema(settings)
+        await runtime.start()
         try:
             yield
         finally:
@@ -58,7 +59,7 @@ def create_app(
     ]
     extensions.extend(factory(settings) for factory in factories.values())
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=route_handlers(),
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         state=State({"runtime": runtime}),
         lifespan=[lifespan],

@@ -49,8 +49,11 @@ class Runtime:
         """A2A authorization is on (it needs the gateway)."""
         return self.gateway_enabled and self.settings.features.a2a.enabled
 
+    async def start(self) -> None:
+        """Start background services (after the schema is known to be current)."""
+
     async def close(self) -> None:
-        """Close every client; safe to call once on shutdown."""
+        """Stop background services and close every client; called once on shutdown."""
         await self.http.aclose()
         if self.redis is not None:
             await self.redis.aclose()
