@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sark.api.cli._common import clean_errors, emit, json_option
+from sark.api.cli.config import config
 from sark.api.cli.db import db
 from sark.api.cli.serve import serve
 from sark.core.version import VERSION
@@ -32,5 +33,6 @@ def version(as_json: bool) -> None:
 
 main.add_command(serve)
 main.add_command(db)
+main.add_command(config)
 
 __all__ = ["main"]
