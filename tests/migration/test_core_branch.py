@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
+from tests.support.app import migrate
 
 from sark.api.db import migrations
 from sark.core import Settings
-from tests.support.app import migrate
 
 pytestmark = pytest.mark.migration
 SARK = str(Path(sys.executable).parent / "sark")
@@ -23,7 +23,9 @@ SARK = str(Path(sys.executable).parent / "sark")
 def _sark(settings_url: str, cwd: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SARK_")}
     env["SARK_DATABASE_URL"] = settings_url
-    result = subprocess.run([SARK, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [SARK, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -38,7 +40,9 @@ async def _tables(settings: Settings) -> set[str]:
     return set(names) - {"alembic_version"}
 
 
-async def test_empty_to_head_to_base_to_head(settings: Settings, database_url: str, tmp_path: Path) -> None:
+async def test_empty_to_head_to_base_to_head(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
     assert await _tables(settings) == set()
     script_heads = set(migrations.script_directory(settings).get_heads())
 
@@ -59,7 +63,10 @@ async def test_empty_to_head_to_base_to_head(settings: Settings, database_url: s
 
 async def test_pending_revisions_are_reported_then_cleared(settings: Settings) -> None:
     every = {row[0] for row in migrations.history(settings)}
-    assert set(migrations.pending_revisions(settings, await migrations.current_heads(settings))) == every
+    assert (
+        set(migrations.pending_revisions(settings, await migrations.current_heads(settings)))
+        == every
+    )
     await migrate(settings)
     assert migrations.pending_revisions(settings, await migrations.current_heads(settings)) == []
 

@@ -14,11 +14,20 @@ from sark.api.db import migrations
 from sark.core.settings import Settings
 
 BACKENDS = ("sqlite", "postgresql")
+TEST_ADMIN_PASSWORD = "admin-test-password"
+"""Password of the ``admin`` user every test app bootstraps (tests.support.identity logs in)."""
 
 
 def make_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
     """Settings as a process started in ``home`` with ``env`` would load them."""
-    environ = {"SARK_HOME": str(home / ".sark"), "SARK_LOG_ACCESS": "false", **(env or {})}
+    environ = {
+        "SARK_HOME": str(home / ".sark"),
+        "SARK_LOG_ACCESS": "false",
+        "SARK_ADMIN_PASSWORD": TEST_ADMIN_PASSWORD,
+        "SARK_JWT_SECRET": "test-jwt-secret-0123456789abcdef0123456789",
+        "SARK_API_KEY_PEPPER": "test-api-key-pepper-0123456789",
+        **(env or {}),
+    }
     return Settings.from_env(environ, cwd=home)
 
 

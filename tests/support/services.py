@@ -126,6 +126,60 @@ def _start_postgres() -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+class PostgresServer:
+    """A private PostgreSQL server a test may stop and start again (outage tests)."""
+
+    def __init__(self, bindir: Path, workdir: Path, port: int) -> None:
+        self.bindir = bindir
+        self.workdir = workdir
+        self.port = port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            _as_postgres_user([str(self.bindir / "pg_ctl"), "-D", str(self.workdir / "data"),
+                               *args]),
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Start the server (again) on the same port and data directory."""
+        # Durable settings (unlike the session server): an immediate stop is a crash, and a
+        # commit acknowledged with synchronous_commit=off could vanish with it.
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1"
+        self._pg_ctl("-o", options, "-l", str(self.workdir / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        """Stop the server at once (connections are cut)."""
+        self._pg_ctl("-m", "immediate", "-w", "stop")
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL server of the test's own (skips when PostgreSQL is not installed)."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        unavailable("PostgreSQL", "install postgresql to start a private server")
+    workdir = Path(tempfile.mkdtemp(prefix="sark-pg-private-"))
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres", "postgres")
+    subprocess.run(
+        _as_postgres_user([str(bindir / "initdb"), "-D", str(workdir / "data"), "-A", "trust",
+                           "-U", "postgres", "--no-sync"]),
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server = PostgresServer(bindir, workdir, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session", name="postgres_server_url")
 def fixture_postgres_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server's maintenance database (``postgres``)."""

@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from tests.support.services import free_port, wait_for
 
 SARK = str(Path(sys.executable).parent / "sark")
@@ -23,7 +22,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _get(url: str) -> tuple[int, dict[str, object]]:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  (loopback URL built by the test)
+    with urllib.request.urlopen(url, timeout=2) as response:
         return response.status, json.loads(response.read())
 
 
@@ -55,7 +54,11 @@ def test_serve_on_the_embedded_default_answers_health(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "config", "message"),
     [
-        ({"SARK_DATABASE_URL": "mysql://root@db/sark"}, None, "SARK_DATABASE_URL: unsupported database URL (mysql)"),
+        (
+            {"SARK_DATABASE_URL": "mysql://root@db/sark"},
+            None,
+            "SARK_DATABASE_URL: unsupported database URL (mysql)",
+        ),
         ({"SARK_PORT": "eighty"}, None, "SARK_PORT: expected an integer (got 'eighty')"),
         ({}, "server:\n  port: [8000\n", "config.yaml: invalid YAML at line"),
         ({"A2A_ENABLED": "true"}, None, "A2A_ENABLED=true requires GATEWAY_ENABLED=true"),
@@ -84,7 +87,9 @@ def test_bad_configuration_stops_with_one_clear_line(
     assert message in lines[0]
 
 
-def test_serve_refuses_a_postgres_database_with_pending_migrations(tmp_path: Path, postgres_url: str) -> None:
+def test_serve_refuses_a_postgres_database_with_pending_migrations(
+    tmp_path: Path, postgres_url: str
+) -> None:
     result = subprocess.run(
         [SARK, "serve", "--port", str(free_port())],
         cwd=tmp_path,
@@ -100,7 +105,13 @@ def test_serve_refuses_a_postgres_database_with_pending_migrations(tmp_path: Pat
 
 
 def test_help_is_useful_on_every_command() -> None:
-    for command in (["--help"], ["serve", "--help"], ["db", "--help"], ["db", "upgrade", "--help"], ["version", "--help"]):
+    for command in (
+        ["--help"],
+        ["serve", "--help"],
+        ["db", "--help"],
+        ["db", "upgrade", "--help"],
+        ["version", "--help"],
+    ):
         result = subprocess.run([SARK, *command], capture_output=True, text=True, check=True)
         assert "Usage: sark" in result.stdout
         assert len(result.stdout.splitlines()) > 3
@@ -109,5 +120,7 @@ def test_help_is_useful_on_every_command() -> None:
 def test_version_command(tmp_path: Path) -> None:
     from sark.core import VERSION
 
-    result = subprocess.run([SARK, "version", "--json"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [SARK, "version", "--json"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert json.loads(result.stdout)["version"] == VERSION.version

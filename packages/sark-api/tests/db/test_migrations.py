@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.support.app import make_settings, migrate
 
 from sark.api.db import migrations
 from sark.core import SchemaOutOfDateError
-from tests.support.app import make_settings, migrate
 
 
 async def test_embedded_database_is_migrated_on_start(tmp_path: Path) -> None:
@@ -17,7 +17,9 @@ async def test_embedded_database_is_migrated_on_start(tmp_path: Path) -> None:
     assert migrations.pending_revisions(settings, await migrations.current_heads(settings)) == []
 
 
-async def test_server_database_with_pending_migrations_is_refused(tmp_path: Path, postgres_url: str) -> None:
+async def test_server_database_with_pending_migrations_is_refused(
+    tmp_path: Path, postgres_url: str
+) -> None:
     settings = make_settings(tmp_path, {"SARK_DATABASE_URL": postgres_url})
     with pytest.raises(SchemaOutOfDateError, match=r"run `sark db upgrade` first"):
         await migrations.ensure_schema(settings)

@@ -17,6 +17,13 @@ from litestar.plugins import PluginProtocol
 from sark.api import plugins as plugin_registry
 from sark.api.db.engine import sqlalchemy_config
 from sark.api.db.migrations import ensure_schema
+from sark.api.domain.identity.context import Identity
+from sark.api.domain.identity.deps import provide_auth_info, provide_identity, provide_principal
+from sark.api.domain.identity.middleware import (
+    EXCLUDE_OPT_KEY,
+    AuthenticationMiddleware,
+    public_path_patterns,
+)
 from sark.api.errors import exception_handlers
 from sark.api.observability.middleware import ObservabilityMiddleware
 from sark.api.plugins import PluginFactory
@@ -44,14 +51,17 @@ def create_app(
     factories = plugin_registry.discover() if plugins is None else dict(plugins)
     runtime = runtime or Runtime.build(settings)
     runtime.plugins = tuple(sorted(factories))
+    identity = Identity(runtime)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncGenerator[None, None]:
         await ensure_schema(settings)
         await runtime.start()
+        await identity.start()
         try:
             yield
         finally:
+            await identity.close()
             await runtime.close()
 
     extensions: list[PluginProtocol] = [
@@ -60,15 +70,25 @@ def create_app(
     extensions.extend(factory(settings) for factory in factories.values())
     return Litestar(
         route_handlers=route_handlers(),
-        dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
-        state=State({"runtime": runtime}),
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "identity": Provide(provide_identity, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "auth_info": Provide(provide_auth_info, sync_to_thread=False),
+        },
+        state=State({"runtime": runtime, "identity": identity}),
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(
                 ObservabilityMiddleware,
                 telemetry=runtime.telemetry,
                 log_access=settings.log.access,
-            )
+            ),
+            DefineMiddleware(
+                AuthenticationMiddleware,
+                exclude=public_path_patterns(),
+                exclude_from_auth_key=EXCLUDE_OPT_KEY,
+            ),
         ],
         exception_handlers=exception_handlers(),
         plugins=extensions,

@@ -35,6 +35,9 @@ _DOMAIN: Final[dict[type[Exception], tuple[int, str]]] = {
     core.RateLimitedError: (429, "rate-limited"),
     core.DependencyUnavailableError: (503, "dependency-unavailable"),
     core.SchemaOutOfDateError: (503, "schema-out-of-date"),
+    core.FeatureDisabledError: (503, "feature-disabled"),
+    core.DiscoveryTimeoutError: (504, "discovery-timeout"),
+    core.DiscoveryError: (502, "discovery-failed"),
     repo.NotFoundError: (404, "not-found"),
     repo.DuplicateKeyError: (409, "conflict"),
     repo.IntegrityError: (409, "conflict"),
@@ -94,7 +97,8 @@ def _domain_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
     headers = None
     if isinstance(exc, core.RateLimitedError):
         headers = {"Retry-After": str(exc.retry_after)}
-    if status >= 500:
+    if status >= 500 and not isinstance(exc, core.FeatureDisabledError):
+        # a disabled feature answering 503 is the configured behaviour, not a failure
         log.error("request failed: %s", detail)
     return problem_response(request, status, slug, detail, headers=headers)
 

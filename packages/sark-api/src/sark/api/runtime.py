@@ -10,7 +10,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sark.api.db.engine import create_engine
+from sark.api.domain.admin.caches import native_cache_size
+from sark.api.domain.admin.store import FlagStore
 from sark.api.domain.audit.sink import AuditSink, LogAuditSink
+from sark.api.domain.audit.writer import AuditWriter
+from sark.api.domain.catalog.facts import CatalogFacts
+from sark.api.domain.policy.factory import build_decision_service
+from sark.api.domain.policy.services import DecisionService
 from sark.api.observability.metrics import Telemetry
 from sark.core.settings import Settings
 
@@ -26,6 +32,24 @@ class Runtime:
     redis: Redis | None = None
     audit: AuditSink = field(default_factory=LogAuditSink)
     plugins: tuple[str, ...] = field(default=())
+    catalog: CatalogFacts = field(init=False)
+    """Catalog facts (servers, tools, sensitivity) for the decision path."""
+    decisions: DecisionService = field(init=False)
+    """The one decision path (ARCHITECTURE §2): every authorization question goes here."""
+    flags: FlagStore = field(init=False)
+    """Live feature flags (settings < runtime changes), shared by every replica."""
+
+    def __post_init__(self) -> None:
+        self.catalog = CatalogFacts(self.engine)
+        self.flags = FlagStore(
+            self.settings,
+            self.engine,
+            self.telemetry,
+            redis=self.redis,
+            audit=lambda: self.audit,
+            cache_size=lambda: native_cache_size(self.decisions),
+        )
+        self.decisions = build_decision_service(self, flags=self.flags.current)
 
     @classmethod
     def build(cls, settings: Settings, telemetry: Telemetry | None = None) -> Runtime:
@@ -41,19 +65,29 @@ class Runtime:
 
     @property
     def gateway_enabled(self) -> bool:
-        """Gateway features are on: the plugin is installed and its flag is set."""
-        return "gateway" in self.plugins and self.settings.features.gateway.enabled
+        """Gateway features are on: the plugin is installed and its live flag is set."""
+        return "gateway" in self.plugins and self.flags.current().gateway.enabled
 
     @property
     def a2a_enabled(self) -> bool:
         """A2A authorization is on (it needs the gateway)."""
-        return self.gateway_enabled and self.settings.features.a2a.enabled
+        return self.gateway_enabled and self.flags.current().a2a.enabled
 
     async def start(self) -> None:
         """Start background services (after the schema is known to be current)."""
+        writer = AuditWriter.from_settings(self.settings, self.engine, self.telemetry)
+        await writer.start()  # first, so everything started after it is audited to the DB
+        self.audit = writer
+        await self.flags.start()  # before serving: stored runtime flag changes apply at once
+        await self.catalog.start()
+        await self.decisions.start()
 
     async def close(self) -> None:
         """Stop background services and close every client; called once on shutdown."""
+        await self.decisions.close()
+        await self.flags.close()
+        if isinstance(self.audit, AuditWriter):
+            await self.audit.close()  # flush (or spool) every event before the engine goes
         await self.http.aclose()
         if self.redis is not None:
             await self.redis.aclose()

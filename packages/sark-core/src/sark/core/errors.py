@@ -51,5 +51,17 @@ class DependencyUnavailableError(SarkError):
     """A service SARK depends on (database, Redis, OPA) cannot be reached."""
 
 
+class FeatureDisabledError(SarkError):
+    """The feature behind this endpoint is installed but switched off (a feature flag)."""
+
+
 class SchemaOutOfDateError(SarkError):
     """The database schema is behind the code; ``sark db upgrade`` fixes it."""
+
+
+class DiscoveryError(SarkError):
+    """An MCP server could not be reached or did not answer the tool listing."""
+
+
+class DiscoveryTimeoutError(DiscoveryError):
+    """An MCP server did not answer the tool listing in time."""

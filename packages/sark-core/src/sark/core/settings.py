@@ -63,6 +63,7 @@ class PolicySettings(msgspec.Struct, frozen=True, kw_only=True):
     path: str | None
     opa_url: str | None
     timeout_ms: int
+    cache_enabled: bool = True
 
 
 class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,11 +78,113 @@ class JwtSettings(msgspec.Struct, frozen=True, kw_only=True):
     refresh_ttl_seconds: int
 
 
+class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Login lockout and per-principal request limits."""
+
+    login_max_failures: int
+    login_failure_window_seconds: int
+    login_lockout_seconds: int
+    login_lockout_max_seconds: int
+    user_per_minute: int
+    api_key_per_minute: int
+
+
+class OidcSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """An external OpenID Connect issuer whose bearer tokens SARK accepts."""
+
+    issuer: str | None
+    audience: str | None
+    role_claim: str
+    group_claim: str
+    role_map: str
+    default_role: str
+    jwks_min_refresh_seconds: float
+    jwks_cache_seconds: int
+
+
+class LdapSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """An LDAP directory users log in against (by bind)."""
+
+    url: str | None
+    bind_dn: str | None
+    bind_password: Secret | None
+    user_base: str | None
+    user_filter: str
+    group_base: str | None
+    group_filter: str
+    role_map: str
+    default_role: str
+
+
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Identity settings."""
 
     admin_password: Secret | None
     jwt: JwtSettings
+    api_key_pepper: Secret | None
+    token_cache_size: int
+    revocation_sync_seconds: float
+    rate_limit: RateLimitSettings
+    oidc: OidcSettings
+    ldap: LdapSettings
+
+
+class AuditSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The audit writer: queue, batches, spool and retention."""
+
+    batch_size: int
+    flush_interval_ms: int
+    queue_size: int
+    backpressure_timeout_ms: int
+    shutdown_timeout_seconds: float
+    spool_dir: str | None
+    retention_days: int
+    maintenance_interval_seconds: int
+
+
+class SplunkSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Splunk HTTP Event Collector forwarding."""
+
+    url: str | None
+    token: Secret | None
+    index: str | None
+    sourcetype: str
+    source: str
+
+
+class DatadogSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Datadog logs intake forwarding."""
+
+    api_key: Secret | None
+    site: str
+    url: str | None
+    service: str
+    tags: str
+
+
+class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Generic JSON webhook forwarding."""
+
+    url: str | None
+    secret: Secret | None
+
+
+class SiemSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """SIEM forwarders of the audit trail (each optional) and their common behaviour."""
+
+    batch_size: int
+    flush_interval_ms: int
+    buffer_size: int
+    gzip: bool
+    timeout_seconds: float
+    max_retries: int
+    retry_backoff_ms: int
+    retry_max_backoff_ms: int
+    circuit_failure_threshold: int
+    circuit_reset_seconds: float
+    splunk: SplunkSettings
+    datadog: DatadogSettings
+    webhook: WebhookSettings
 
 
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,6 +201,20 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     url: str | None
     api_key: Secret | None
     timeout_seconds: float
+    max_retries: int = 3
+    retry_backoff_ms: int = 200
+    circuit_failure_threshold: int = 5
+    circuit_reset_seconds: float = 30.0
+    sync_interval_seconds: int = 300
+    trusted_pep_keys: str = ""
+    agent_token_ttl_seconds: int = 3600
+
+
+class FlagSyncSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """How replicas learn about runtime feature-flag changes."""
+
+    poll_seconds: float = 1.0
+    resync_seconds: float = 30.0
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,7 +229,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth: AuthSettings
     log: LogSettings
     gateway: GatewaySettings
+    audit: AuditSettings
+    siem: SiemSettings
     features: FeatureFlags
+    flags: FlagSyncSettings = FlagSyncSettings()
     warnings: tuple[str, ...] = ()
     """Non-fatal remarks found while loading (unknown keys in config.yaml)."""
 

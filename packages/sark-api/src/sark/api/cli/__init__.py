@@ -7,7 +7,11 @@ import click
 from sark.api.cli._common import clean_errors, emit, json_option
 from sark.api.cli.config import config
 from sark.api.cli.db import db
+from sark.api.cli.flags import flags
+from sark.api.cli.ops import diagnostics, health_check
+from sark.api.cli.policy import test_policy
 from sark.api.cli.serve import serve
+from sark.api.cli.users import users
 from sark.core.version import VERSION
 
 
@@ -33,6 +37,11 @@ def version(as_json: bool) -> None:
 
 main.add_command(serve)
 main.add_command(db)
+main.add_command(users)
+main.add_command(test_policy)
 main.add_command(config)
+main.add_command(flags)
+main.add_command(health_check)
+main.add_command(diagnostics)
 
 __all__ = ["main"]

@@ -61,9 +61,11 @@ def reference_markdown() -> str:
 
 
 def _row(option: Option) -> str:
-    kind = "one of " + ", ".join(f"`{c}`" for c in option.choices) if option.choices else option.kind
+    kind = (
+        "one of " + ", ".join(f"`{c}`" for c in option.choices) if option.choices else option.kind
+    )
     if option.minimum is not None or option.maximum is not None:
-        kind += f" ({_bound(option.minimum)}–{_bound(option.maximum)})"
+        kind += f" ({_bound(option.minimum)} to {_bound(option.maximum)})"
     env = f"`{option.env}`" if option.env else "—"
     default = describe(option)
     shown = f"`{default}`" if default != "unset" else "unset"

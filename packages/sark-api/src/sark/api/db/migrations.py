@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
 
 import anyio.to_thread
 from alembic import command
@@ -19,7 +20,7 @@ from sark.api.resources import migrations_dir
 from sark.core.errors import DependencyUnavailableError, SchemaOutOfDateError
 from sark.core.settings import Settings
 
-BRANCHES = ("core",)
+BRANCHES = ("core", "gateway")
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -113,13 +114,36 @@ async def ensure_schema(settings: Settings) -> None:
     if settings.database.embedded:
         await anyio.to_thread.run_sync(_quiet_upgrade, settings)
         return
-    pending = pending_revisions(settings, await current_heads(settings))
+    required = required_branches()
+    pending = [
+        revision
+        for revision in pending_revisions(settings, await current_heads(settings))
+        if _branch_of(settings, revision) in required
+    ]
     if pending:
         msg = (
             f"the database schema is behind this release ({len(pending)} pending "
             f"migration(s): {', '.join(pending)}); run `sark db upgrade` first"
         )
         raise SchemaOutOfDateError(msg)
+
+
+def required_branches() -> set[str]:
+    """Branches this installation needs: ``core``, plus those of installed plugins.
+
+    A database whose ``gateway`` branch was downgraded still serves a SARK without the
+    gateway plugin (the 1.0 code path), so that branch is only required when installed.
+    """
+    from importlib.metadata import entry_points
+
+    from sark.api.plugins import GROUP
+
+    return {"core"} | {entry.name for entry in entry_points(group=GROUP)} & set(BRANCHES)
+
+
+def _branch_of(settings: Settings, revision: str) -> str:
+    script = script_directory(settings).get_revision(revision)
+    return Path(script.path).parent.name if script is not None else "core"
 
 
 def _quiet_upgrade(settings: Settings) -> None:

@@ -33,3 +33,16 @@ class LogAuditSink:
         audit_log.info(
             "audit %s %s", event.kind, event.action, extra={"audit": msgspec.to_builtins(event)}
         )
+
+
+async def record_event(sink: AuditSink, event: AuditEvent) -> None:
+    """Record ``event`` with back-pressure when ``sink`` supports it (the request path).
+
+    With the database writer this waits (bounded by ``SARK_AUDIT_BACKPRESSURE_TIMEOUT_MS``)
+    for queue space instead of spooling to disk; other sinks just ``record``.
+    """
+    record_async = getattr(sink, "record_async", None)
+    if record_async is None:
+        sink.record(event)
+        return
+    await record_async(event)

@@ -1,0 +1,35 @@
+"""Dependency providers of the identity domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+
+from sark.api.domain.identity.authn import AuthInfo
+from sark.api.domain.identity.context import Identity
+from sark.core.errors import AuthenticationError
+from sark.core.models import Principal
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The authenticated caller (``principal: NamedDependency[Principal]``)."""
+    user = request.scope.get("user")
+    if not isinstance(user, Principal):
+        raise AuthenticationError("authentication required: send a bearer token or API key")
+    return user
+
+
+def provide_auth_info(request: Request[Any, Any, Any]) -> AuthInfo:
+    """How the caller authenticated (session id, key id)."""
+    auth = request.scope.get("auth")
+    if not isinstance(auth, AuthInfo):
+        raise AuthenticationError("authentication required: send a bearer token or API key")
+    return auth
+
+
+def provide_identity(state: State) -> Identity:
+    """The application's identity machinery."""
+    identity: Identity = state.identity
+    return identity

@@ -1,0 +1,31 @@
+"""Opaque cursors over time-ordered (UUIDv7) primary keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Final
+from uuid import UUID
+
+import msgspec
+
+from sark.core.errors import ValidationError
+
+DEFAULT_LIMIT: Final = 50
+Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
+
+
+def encode_cursor(last_id: UUID) -> str:
+    """The cursor that continues after ``last_id``."""
+    return base64.urlsafe_b64encode(last_id.bytes).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None) -> UUID | None:
+    """The id a cursor continues after; :class:`ValidationError` when it is not a cursor."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return UUID(bytes=raw)
+    except (binascii.Error, ValueError):
+        raise ValidationError("the cursor is invalid; pass back a next_cursor unchanged") from None

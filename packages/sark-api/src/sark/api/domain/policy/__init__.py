@@ -1,0 +1,1 @@
+"""Policy decisions: the decision service, its engines, caches and HTTP endpoints."""

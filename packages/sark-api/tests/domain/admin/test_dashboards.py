@@ -1,0 +1,109 @@
+"""The Grafana dashboards are valid and query only metrics SARK actually exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.app import make_settings
+
+from sark.api.domain.admin.metrics import METRIC_NAMES
+from sark.api.runtime import Runtime
+
+DASHBOARDS = Path(__file__).resolve().parents[5] / "deploy" / "grafana" / "dashboards"
+FILES = ("rust-performance.json", "feature-flags.json")
+GUIDE_METRICS = {
+    "opa_evaluation_duration_seconds", "opa_evaluation_errors_total",
+    "cache_operation_duration_seconds", "cache_operation_errors_total",
+    "feature_flag_assignments_total", "rust_cache_size_entries", "implementation_fallback_total",
+    "policy_shadow_divergence_total",
+}  # fmt: skip
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
+                "or", "unless", "offset"}  # fmt: skip
+HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names an expression selects (functions, label sets and keywords removed)."""
+    text = re.sub(r'"[^"]*"', "", expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without)\s*\([^)]*\)", "", text)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+        following = text[match.end() :].lstrip()
+        if following.startswith("(") or match.group() in PROMQL_WORDS:
+            continue
+        names.add(match.group())
+    return names
+
+
+async def exported_names(tmp_path: Path) -> set[str]:
+    """Every sample name the app's registry can expose (counters, gauges, histograms)."""
+    runtime = Runtime.build(make_settings(tmp_path))
+    try:
+        names: set[str] = set()
+        for family in runtime.telemetry.registry.collect():
+            if family.type == "counter":
+                names.add(f"{family.name}_total")
+            elif family.type == "histogram":
+                names.update(family.name + suffix for suffix in HISTOGRAM_SUFFIXES)
+            else:
+                names.add(family.name)
+        return names
+    finally:
+        await runtime.http.aclose()
+        await runtime.engine.dispose()
+
+
+def load(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((DASHBOARDS / name).read_text(encoding="utf-8"))
+    return document
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_dashboard_is_valid_grafana_json(name: str) -> None:
+    dashboard = load(name)
+    assert dashboard["schemaVersion"] >= 36
+    assert dashboard["uid"]
+    assert dashboard["title"].startswith("SARK")
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    assert ids
+    for panel in dashboard["panels"]:
+        assert panel["type"] in {"timeseries", "stat"}
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24
+        assert grid["h"] > 0
+        assert panel["targets"]
+        for target in panel["targets"]:
+            assert target["expr"].count("(") == target["expr"].count(")")
+            assert target["datasource"]["uid"] == "${datasource}"
+
+
+async def test_every_queried_metric_is_exported_and_the_guide_names_are_used(
+    tmp_path: Path,
+) -> None:
+    exported = await exported_names(tmp_path)
+    used: set[str] = set()
+    for name in FILES:
+        for panel in load(name)["panels"]:
+            for target in panel["targets"]:
+                used |= metric_names(target["expr"])
+    missing = sorted(used - exported)
+    assert not missing, f"dashboards query metrics nothing exports: {missing}"
+    base = {n.removesuffix(s) for n in used for s in HISTOGRAM_SUFFIXES if n.endswith(s)}
+    assert used | base >= GUIDE_METRICS
+    assert METRIC_NAMES - {"sark_cache_cleanup_removed_total"} <= used | base
+
+
+def test_the_metric_name_parser() -> None:
+    expr = (
+        "histogram_quantile(0.95, sum by (le, implementation) "
+        '(rate(opa_evaluation_duration_seconds_bucket{implementation="rust"}[5m])))'
+    )
+    assert metric_names(expr) == {"opa_evaluation_duration_seconds_bucket"}
+    assert metric_names('sum(a_total) / sum(b_total{x="y"})') == {"a_total", "b_total"}

@@ -1,0 +1,242 @@
+"""The audit writer on SQLite and PostgreSQL: batching, back-pressure, spool, replay, flush."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sark.api.domain.audit.models import audit_events
+from sark.api.domain.audit.rows import make_row
+from sark.api.domain.audit.spool import Spool
+from sark.api.domain.audit.writer import AuditWriter
+from sark.api.observability.metrics import Telemetry
+
+from .conftest import (
+    eventually,
+    make_event,
+    sample,
+    spooled_files,
+    spooled_lines,
+    stored_numbers,
+)
+
+MakeWriter = Callable[..., AuditWriter]
+
+
+async def _rename(engine: AsyncEngine, old: str, new: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+
+async def test_many_events_few_inserts_all_stored_in_order(
+    make_writer: MakeWriter, engine: AsyncEngine
+) -> None:
+    telemetry = Telemetry()
+    writer = make_writer(telemetry, batch_size=50, flush_interval_ms=20)
+    await writer.start()
+    try:
+        for number in range(1000):
+            writer.record(make_event(number))
+        await writer.flush()
+    finally:
+        await writer.close()
+    assert await stored_numbers(engine) == list(range(1000))
+    batches = sample(telemetry, "sark_audit_batch_duration_seconds_count")
+    assert 20 <= batches <= 100  # batched: nowhere near one insert per event
+    assert sample(telemetry, "sark_audit_events_written_total") == 1000
+    assert sample(telemetry, "sark_audit_spooled_total") == 0
+    assert sample(telemetry, "sark_audit_queue_depth") == 0
+
+
+async def test_tiny_queue_spills_without_dropping(
+    make_writer: MakeWriter, engine: AsyncEngine
+) -> None:
+    telemetry = Telemetry()
+    writer = make_writer(telemetry, queue_size=5, batch_size=2, flush_interval_ms=5)
+    await writer.start()
+    try:
+        for number in range(600):  # no await in between: the queue overflows many times
+            writer.record(make_event(number))
+        await writer.flush()
+        await eventually(lambda: not writer.spooling, "the spill to be replayed")
+    finally:
+        await writer.close()
+    assert sample(telemetry, "sark_audit_spooled_total") > 0
+    assert await stored_numbers(engine) == list(range(600))
+
+
+async def test_record_async_waits_for_space_instead_of_spilling(
+    make_writer: MakeWriter, engine: AsyncEngine
+) -> None:
+    telemetry = Telemetry()
+    writer = make_writer(telemetry, queue_size=3, batch_size=2, flush_interval_ms=5,
+                         backpressure_timeout_ms=60_000)  # fmt: skip
+    await writer.start()
+    try:
+        for number in range(200):
+            await writer.record_async(make_event(number))
+            assert writer.queue_depth <= 3
+        await writer.flush()
+    finally:
+        await writer.close()
+    assert sample(telemetry, "sark_audit_spooled_total") == 0
+    assert await stored_numbers(engine) == list(range(200))
+
+
+async def test_database_failure_spools_then_replays_in_order(
+    make_writer: MakeWriter, engine: AsyncEngine, spool_dir: Path
+) -> None:
+    telemetry = Telemetry()
+    writer = make_writer(telemetry, batch_size=10, flush_interval_ms=5)
+    await writer.start()
+    try:
+        for number in range(50):
+            writer.record(make_event(number))
+        await writer.flush()
+        await _rename(engine, "audit_events", "audit_events_away")  # inserts now fail
+        for number in range(50, 150):
+            writer.record(make_event(number))
+        await writer.flush()
+        await eventually(lambda: sample(telemetry, "sark_audit_spooled_total") >= 100, "spooling")
+        assert writer.spooling
+        assert sample(telemetry, "sark_audit_write_errors_total") >= 1
+        assert spooled_files(spool_dir)
+        for number in range(150, 200):  # the database is still down: these queue behind
+            writer.record(make_event(number))
+        await writer.flush()
+        await _rename(engine, "audit_events_away", "audit_events")
+        await eventually(lambda: not writer.spooling, "the spool to be replayed")
+        for number in range(200, 210):
+            writer.record(make_event(number))
+        await writer.flush()
+    finally:
+        await writer.close()
+    assert await stored_numbers(engine) == list(range(210))
+    assert not spooled_files(spool_dir)
+    assert sample(telemetry, "sark_audit_events_written_total") == 210
+
+
+async def test_replaying_twice_stores_each_event_once(
+    make_writer: MakeWriter, engine: AsyncEngine, spool_dir: Path, tmp_path: Path
+) -> None:
+    leftover = Spool(spool_dir)
+    leftover.open(1_000)
+    rows = [make_row(make_event(n), 1_001 + n) for n in range(30)]
+    leftover.append(rows)
+    [segment] = spooled_files(spool_dir)
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(segment, copy)
+    leftover.close()
+
+    first = make_writer()
+    await first.start()  # replays the leftover spool before anything else
+    await first.close()
+    assert await stored_numbers(engine) == list(range(30))
+
+    # A crash after the rows committed but before the segment was deleted leaves it behind.
+    crashed = spool_dir / "00000000000000000500-1"
+    crashed.mkdir()
+    shutil.copy(copy, crashed / segment.name)
+    second = make_writer()
+    await second.start()
+    await second.close()
+    assert await stored_numbers(engine) == list(range(30))
+    assert not spooled_files(spool_dir)
+
+
+async def test_start_replays_leftover_spool_before_new_events(
+    make_writer: MakeWriter, engine: AsyncEngine, spool_dir: Path
+) -> None:
+    leftover = Spool(spool_dir)
+    leftover.open(1)
+    leftover.append([make_row(make_event(n), 2 + n) for n in range(5)])
+    leftover.close()  # the directory stays: it still holds events
+    writer = make_writer()
+    await writer.start()
+    try:
+        assert await stored_numbers(engine) == list(range(5))  # replayed by start()
+        for number in range(5, 10):
+            writer.record(make_event(number))
+        await writer.flush()
+    finally:
+        await writer.close()
+    async with engine.connect() as connection:
+        ordered = await connection.execute(
+            select(audit_events.c.details).order_by(audit_events.c.seq)
+        )
+        assert [row.details["n"] for row in ordered] == list(range(10))
+
+
+async def test_shutdown_writes_the_queue(make_writer: MakeWriter, engine: AsyncEngine) -> None:
+    writer = make_writer(batch_size=10_000, flush_interval_ms=60_000)
+    await writer.start()
+    for number in range(300):
+        writer.record(make_event(number))
+    assert writer.queue_depth == 300  # nothing would be written for a minute
+    await writer.close()
+    assert await stored_numbers(engine) == list(range(300))
+
+
+async def test_shutdown_with_database_down_spools_for_the_next_process(
+    make_writer: MakeWriter, engine: AsyncEngine, spool_dir: Path
+) -> None:
+    writer = make_writer(batch_size=10_000, flush_interval_ms=60_000, shutdown_timeout_seconds=5)
+    await writer.start()
+    await _rename(engine, "audit_events", "audit_events_away")
+    for number in range(40):
+        writer.record(make_event(number))
+    await writer.close()
+    assert spooled_lines(spool_dir) == 40
+    await _rename(engine, "audit_events_away", "audit_events")
+    assert await stored_numbers(engine) == []
+    successor = make_writer()
+    await successor.start()
+    await successor.close()
+    assert await stored_numbers(engine) == list(range(40))
+
+
+async def test_events_from_other_threads_are_recorded(
+    make_writer: MakeWriter, engine: AsyncEngine
+) -> None:
+    writer = make_writer(batch_size=5, flush_interval_ms=5)
+    await writer.start()
+    try:
+        threads = [
+            threading.Thread(
+                target=lambda base=base: [writer.record(make_event(base + i)) for i in range(25)]
+            )
+            for base in (0, 100, 200, 300)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        await eventually(lambda: writer.queue_depth == 0, "the queue to drain")
+        await writer.flush()
+    finally:
+        await writer.close()
+    stored = await stored_numbers(engine)
+    assert sorted(stored) == sorted(base + i for base in (0, 100, 200, 300) for i in range(25))
+
+
+async def test_unstorable_values_are_made_storable(
+    make_writer: MakeWriter, engine: AsyncEngine
+) -> None:
+    writer = make_writer(batch_size=5, flush_interval_ms=5)
+    await writer.start()
+    try:
+        writer.record(make_event(0, reason="nul\x00byte", details={"n": 0, "when": object()}))
+        await writer.flush()
+    finally:
+        await writer.close()
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(audit_events))).one()
+        count = await connection.scalar(select(func.count()).select_from(audit_events))
+    assert count == 1
+    assert row.reason == "nulbyte"
+    assert row.details["when"].startswith("<object")

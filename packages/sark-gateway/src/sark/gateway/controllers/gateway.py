@@ -1,0 +1,101 @@
+"""``/api/v1/gateway``: authorization for an MCP gateway, visible servers and tools, events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromQuery, JSONBody
+
+from sark.core.errors import DependencyUnavailableError
+from sark.core.models import Principal
+from sark.gateway import services
+from sark.gateway.auth import admin_caller, audit_writer, gateway_caller
+from sark.gateway.controllers._deps import client_ip, provide_gateway
+from sark.gateway.schemas import (
+    AuthorizeRequest,
+    AuthorizeResponse,
+    GatewayAuditIn,
+    GatewayAuditOut,
+    ServerList,
+    SyncResult,
+    ToolList,
+)
+from sark.gateway.state import GatewayState
+
+
+class GatewayController(Controller):
+    """Endpoints an MCP gateway calls (503 while ``GATEWAY_ENABLED`` is off)."""
+
+    path = "/api/v1/gateway"
+    tags = ["gateway"]  # noqa: RUF012
+    dependencies = {"gateway": Provide(provide_gateway, sync_to_thread=False)}  # noqa: RUF012
+
+    @post("/authorize", operation_id="gatewayAuthorize", guards=[gateway_caller], status_code=200)
+    async def authorize(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[AuthorizeRequest],
+        gateway: NamedDependency[GatewayState],
+        principal: NamedDependency[Principal],
+    ) -> AuthorizeResponse:
+        """Decide a gateway request with the ``mcp.gateway`` policy (audited)."""
+        context = dict(data.context)
+        context["gateway"] = data.gateway_metadata or None
+        decision = await services.authorize(
+            gateway, principal, data.action, server=data.server_name, tool=data.tool_name,
+            parameters=data.parameters, context=context, client_ip=client_ip(request),
+        )  # fmt: skip
+        return services.response_of(decision)
+
+    @get("/servers", operation_id="gatewayListServers", guards=[gateway_caller])
+    async def servers(
+        self,
+        request: Request[Any, Any, Any],
+        gateway: NamedDependency[GatewayState],
+        principal: NamedDependency[Principal],
+        include_tools: FromQuery[bool] = False,
+    ) -> ServerList:
+        """Active servers the caller may see (``gateway:server:list``), tools optionally."""
+        found = await services.visible_servers(
+            gateway, principal, include_tools=include_tools, client_ip=client_ip(request)
+        )
+        return ServerList(servers=found)
+
+    @get("/tools", operation_id="gatewayListTools", guards=[gateway_caller])
+    async def tools(
+        self,
+        request: Request[Any, Any, Any],
+        gateway: NamedDependency[GatewayState],
+        principal: NamedDependency[Principal],
+        server_name: FromQuery[str | None] = None,
+    ) -> ToolList:
+        """Active tools the caller may discover (``gateway:tool:discover``)."""
+        found = await services.visible_tools(
+            gateway, principal, server_name=server_name, client_ip=client_ip(request)
+        )
+        return ToolList(tools=found)
+
+    @post("/audit", operation_id="gatewayAudit", guards=[audit_writer], status_code=201)
+    async def audit(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[GatewayAuditIn],
+        gateway: NamedDependency[GatewayState],
+        principal: NamedDependency[Principal],
+    ) -> GatewayAuditOut:
+        """Store an event reported by the gateway (``GATEWAY_API_KEY`` or ``gateway`` scope)."""
+        return await services.ingest_audit(gateway, principal, data, client_ip(request))
+
+    @post("/sync", operation_id="gatewaySync", guards=[admin_caller], status_code=200)
+    async def sync(
+        self, gateway: NamedDependency[GatewayState], principal: NamedDependency[Principal]
+    ) -> SyncResult:
+        """Sync servers and tools from the MCP Gateway Registry into the catalog now."""
+        sync = gateway.sync
+        if sync is None:
+            raise DependencyUnavailableError(
+                "no MCP Gateway Registry is configured: set GATEWAY_URL to sync from it"
+            )
+        return await sync.run(actor=principal.id)

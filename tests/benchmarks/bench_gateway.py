@@ -1,0 +1,254 @@
+"""Benchmark of the gateway plugin over HTTP with wrk (not a test).
+
+Three measurements, all with granian (2 workers), SQLite, the native engine when
+sark-native is importable (else OPA), logs at warning, no access log, rate limits off:
+
+1. ``POST /api/v1/gateway/authorize`` (gateway enabled): a developer invoking a ``low``
+   tool (allowed, decision cacheable), 32 connections;
+2. AuthZEN ``POST /access/v1/evaluations`` with 100 items per call (one subject, 100
+   tools on one server), 32 connections: decisions/s = requests/s x 100;
+3. a 1.0 endpoint (``POST /api/v1/policy/evaluate``) with the gateway installed but
+   disabled vs not installed, alternating A/B/A/B in the same run.
+
+    PYTHONPATH=packages/sark-native/python uv run python tests/benchmarks/bench_gateway.py
+
+Prints Markdown table rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_PASSWORD = "bench-admin-password"
+USER_PASSWORD = "bench-user-password"
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+wrk.body = '%s'
+"""
+
+
+# --------------------------------------------------------------------------- app factories
+
+
+def _app(plugins: dict[str, Any] | None) -> Litestar:
+    from sark.api.app import create_app
+    from sark.api.observability.logging import configure_logging
+    from sark.core.settings import Settings
+
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings.log)
+    return create_app(settings, plugins=plugins)
+
+
+def app_installed() -> Litestar:
+    """The app with the gateway plugin installed (enabled or not by the environment)."""
+    from sark.gateway import plugin_factory
+
+    return _app({"gateway": plugin_factory})
+
+
+def app_absent() -> Litestar:
+    """The 1.0 app: no plugin at all."""
+    return _app({})
+
+
+# --------------------------------------------------------------------------- harness
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+def wait_ready(url: str, what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=1) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not become ready")
+
+
+@contextlib.contextmanager
+def server(home: Path, target: str, env_extra: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), str(ROOT / "packages/sark-native/python"), os.environ.get("PYTHONPATH", "")]
+        ),
+        "SARK_HOME": str(home),
+        "SARK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "SARK_LOG_LEVEL": "warning",
+        "SARK_LOG_ACCESS": "false",
+        "SARK_RATE_LIMIT_USER_PER_MINUTE": "0",
+        "SARK_RATE_LIMIT_API_KEY_PER_MINUTE": "0",
+        "GATEWAY_SYNC_INTERVAL_SECONDS": "0",
+        **env_extra,
+    }
+    bindir = Path(sys.executable).parent
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(bindir / "sark"), "db", "upgrade"], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    command = [str(bindir / "granian"), "--interface", "asgi", "--factory", "--workers", "2",
+               "--host", "127.0.0.1", "--port", str(port), "--no-ws", "--respawn-failed-workers",
+               target]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(f"{base}/health", "sark")
+        time.sleep(8)  # let the second worker finish its start-up too
+        wait_ready(f"{base}/health", "sark")
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def seed(base: str, tools: int = 100) -> dict[str, str]:
+    admin = http("POST", f"{base}/api/v1/auth/login",
+                 {"username": "admin", "password": ADMIN_PASSWORD})["access_token"]  # fmt: skip
+    http("POST", f"{base}/api/v1/teams", {"name": "payments"}, admin)
+    http("POST", f"{base}/api/v1/servers", {
+        "name": "payments-db", "transport": "http", "endpoint": "http://127.0.0.1:9/mcp",
+        "sensitivity_level": "medium", "team": "payments",
+        "tools": [{"name": f"tool_{i:03d}", "sensitivity_level": "low" if i % 2 else "medium"}
+                  for i in range(tools)],
+    }, admin)  # fmt: skip
+    http("POST", f"{base}/api/v1/users", {"username": "dev", "password": USER_PASSWORD,
+                                          "role": "developer", "teams": ["payments"]},
+         admin)  # fmt: skip
+    dev = http("POST", f"{base}/api/v1/auth/login",
+               {"username": "dev", "password": USER_PASSWORD})["access_token"]  # fmt: skip
+    key = ""
+    with contextlib.suppress(urllib.error.HTTPError):
+        key = http("POST", f"{base}/api/v1/api-keys", {"name": "pep", "scopes": ["gateway"]},
+                   admin)["key"]  # fmt: skip
+    return {"admin": admin, "dev": dev, "pep": key}
+
+
+def wrk(  # noqa: PLR0917 - one call site, positional reads best
+    url: str, token: str, body: Any, duration: int, connections: int, workdir: Path
+) -> dict[str, Any]:
+    text = json.dumps(body)
+    script = workdir / "bench.lua"
+    script.write_text(LUA % (token, text))
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": latency.get("50"), "p90": latency.get("90"),
+            "p99": latency.get("99"), "non_2xx": int(errors.group(1)) if errors else 0}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--ab-rounds", type=int, default=3)
+    args = parser.parse_args()
+    enabled = {"GATEWAY_ENABLED": "true"}
+    module = "tests.benchmarks.bench_gateway"
+    with tempfile.TemporaryDirectory(prefix="sark-bench-gw-") as tmp:
+        work = Path(tmp)
+        with server(work / "enabled", f"{module}:app_installed", enabled) as base:
+            tokens = seed(base)
+            body = {"action": "gateway:tool:invoke", "server_name": "payments-db",
+                    "tool_name": "tool_001",
+                    "parameters": {"sql": "select 1", "limit": 10}}  # fmt: skip
+            probe = http("POST", f"{base}/api/v1/gateway/authorize", body, tokens["dev"])
+            assert probe["allow"] is True, probe
+            engine = http("POST", f"{base}/api/v1/policy/evaluate",
+                          {"action": "tool:invoke", "server": "payments-db", "tool": "tool_001"},
+                          tokens["dev"])["engine"]  # fmt: skip
+            result = wrk(f"{base}/api/v1/gateway/authorize", tokens["dev"], body, args.duration,
+                         args.connections, work)  # fmt: skip
+            print(f"| authorize | {engine} | {result['rps']:.0f} req/s | p50 {result['p50']} | "
+                  f"p90 {result['p90']} | p99 {result['p99']} | non-2xx {result['non_2xx']} |",
+                  flush=True)  # fmt: skip
+            evaluations = {
+                "subject": {"type": "identity", "id": "dev"}, "action": {"name": "tools/call"},
+                "evaluations": [{"resource": {"type": "tool", "id": f"tool_{i:03d}",
+                                              "properties": {"server": "payments-db"}}}
+                                for i in range(100)],
+            }  # fmt: skip
+            answer = http("POST", f"{base}/access/v1/evaluations", evaluations, tokens["pep"])
+            assert len(answer["evaluations"]) == 100, answer
+            assert sum(e["decision"] for e in answer["evaluations"]) == 100, answer
+            batch = wrk(f"{base}/access/v1/evaluations", tokens["pep"], evaluations,
+                        args.duration, args.connections, work)  # fmt: skip
+            print(f"| authzen evaluations x100 | {engine} | {batch['rps']:.1f} req/s = "
+                  f"{batch['rps'] * 100:.0f} decisions/s | p50 {batch['p50']} | p90 {batch['p90']} "
+                  f"| p99 {batch['p99']} | non-2xx {batch['non_2xx']} |", flush=True)  # fmt: skip
+        evaluate = {"action": "tool:invoke", "server": "payments-db", "tool": "tool_001",
+                    "parameters": {"sql": "select 1"}}  # fmt: skip
+        runs: dict[str, list[float]] = {"disabled": [], "absent": []}
+        for round_ in range(args.ab_rounds):
+            for label, target in (("disabled", "app_installed"), ("absent", "app_absent")):
+                home = work / f"{label}-{round_}"
+                with server(home, f"{module}:{target}", {}) as base:
+                    tokens = seed(base, tools=4)
+                    result = wrk(f"{base}/api/v1/policy/evaluate", tokens["dev"], evaluate,
+                                 args.duration, args.connections, work)  # fmt: skip
+                runs[label].append(result["rps"])
+                print(f"| 1.0 evaluate, gateway {label} (round {round_ + 1}) | {result['rps']:.0f} "
+                      f"req/s | p50 {result['p50']} | p99 {result['p99']} | non-2xx "
+                      f"{result['non_2xx']} |", flush=True)  # fmt: skip
+        disabled, absent = statistics.median(runs["disabled"]), statistics.median(runs["absent"])
+        print(
+            f"| median | installed-but-disabled {disabled:.0f} req/s | not installed "
+            f"{absent:.0f} req/s | difference {100 * (disabled - absent) / absent:+.1f} % |"
+        )
+
+
+if __name__ == "__main__":
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed")
+    main()
