@@ -16,7 +16,12 @@ fn regorus_in_lock(lock: &str) -> Option<String> {
     while let Some(line) = lines.next() {
         if line == "name = \"regorus\"" {
             let version = lines.next()?;
-            return Some(version.strip_prefix("version = \"")?.trim_end_matches('"').to_string());
+            return Some(
+                version
+                    .strip_prefix("version = \"")?
+                    .trim_end_matches('"')
+                    .to_string(),
+            );
         }
     }
     None

@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use regorus::unstable::{Expr, Literal, Module, Query, Ref, Rule, RuleHead, BUILTINS};
+use regorus::unstable::{Expr, Module, Ref, BUILTINS};
 use regorus::utils::{gather_functions, get_path_string, FunctionTable};
+
+use crate::ast_visit::{leftmost, visit_module, Visitor};
 
 /// Names the interpreter handles itself rather than through the builtins table.
 const INTRINSICS: &[&str] = &["print"];
@@ -28,11 +30,9 @@ pub fn missing_builtins(modules: &[Ref<Module>]) -> anyhow::Result<Vec<MissingBu
     let mut missing = Vec::new();
     for module in modules {
         let resolver = Resolver::new(module, &functions)?;
-        let mut calls = Vec::new();
-        for rule in &module.policy {
-            collect_rule(rule, &mut calls);
-        }
-        for (name, location) in calls {
+        let mut calls = Calls::default();
+        visit_module(module, &mut calls);
+        for (name, location) in calls.0 {
             if !resolver.is_known(&name) {
                 missing.push(MissingBuiltin { name, location });
             }
@@ -87,7 +87,9 @@ impl<'a> Resolver<'a> {
             return true;
         }
         if self.functions.contains_key(name)
-            || self.functions.contains_key(&format!("{}.{name}", self.package))
+            || self
+                .functions
+                .contains_key(&format!("{}.{name}", self.package))
         {
             return true;
         }
@@ -100,146 +102,20 @@ impl<'a> Resolver<'a> {
     }
 }
 
-type Calls = Vec<(String, String)>;
+/// `(name, file:row:col)` of every call with a static name.
+#[derive(Default)]
+struct Calls(Vec<(String, String)>);
 
-fn collect_rule(rule: &Rule, calls: &mut Calls) {
-    match rule {
-        Rule::Spec { head, bodies, .. } => {
-            match head {
-                RuleHead::Compr { refr, assign, .. } => {
-                    collect_expr(refr, calls);
-                    if let Some(assign) = assign {
-                        collect_expr(&assign.value, calls);
-                    }
-                }
-                RuleHead::Set { refr, key, .. } => {
-                    collect_expr(refr, calls);
-                    if let Some(key) = key {
-                        collect_expr(key, calls);
-                    }
-                }
-                RuleHead::Func {
-                    refr, args, assign, ..
-                } => {
-                    collect_expr(refr, calls);
-                    args.iter().for_each(|a| collect_expr(a, calls));
-                    if let Some(assign) = assign {
-                        collect_expr(&assign.value, calls);
-                    }
-                }
-            }
-            for body in bodies {
-                if let Some(assign) = &body.assign {
-                    collect_expr(&assign.value, calls);
-                }
-                collect_query(&body.query, calls);
-            }
-        }
-        Rule::Default { value, args, .. } => {
-            args.iter().for_each(|a| collect_expr(a, calls));
-            collect_expr(value, calls);
-        }
-    }
-}
-
-fn collect_query(query: &Query, calls: &mut Calls) {
-    for stmt in &query.stmts {
-        match &stmt.literal {
-            Literal::SomeVars { .. } => {}
-            Literal::SomeIn {
-                key,
-                value,
-                collection,
-                ..
-            } => {
-                if let Some(key) = key {
-                    collect_expr(key, calls);
-                }
-                collect_expr(value, calls);
-                collect_expr(collection, calls);
-            }
-            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => collect_expr(expr, calls),
-            Literal::Every { domain, query, .. } => {
-                collect_expr(domain, calls);
-                collect_query(query, calls);
-            }
-        }
-        for with in &stmt.with_mods {
-            collect_expr(&with.r#as, calls);
-        }
-    }
-}
-
-fn collect_expr(expr: &Expr, calls: &mut Calls) {
-    match expr {
-        Expr::Call { fcn, params, .. } => {
+impl Visitor for Calls {
+    fn call(&mut self, call: &Expr) {
+        if let Expr::Call { fcn, .. } = call {
             if let Ok(name) = get_path_string(fcn, None) {
                 let at = leftmost(fcn).span();
                 let location = format!("{}:{}:{}", at.source.get_path(), at.line, at.col);
-                calls.push((name, location));
-            }
-            params.iter().for_each(|p| collect_expr(p, calls));
-        }
-        Expr::Array { items, .. } | Expr::Set { items, .. } => {
-            items.iter().for_each(|i| collect_expr(i, calls));
-        }
-        Expr::Object { fields, .. } => {
-            for (_, key, value) in fields {
-                collect_expr(key, calls);
-                collect_expr(value, calls);
+                self.0.push((name, location));
             }
         }
-        Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
-            collect_expr(term, calls);
-            collect_query(query, calls);
-        }
-        Expr::ObjectCompr {
-            key, value, query, ..
-        } => {
-            collect_expr(key, calls);
-            collect_expr(value, calls);
-            collect_query(query, calls);
-        }
-        Expr::UnaryExpr { expr, .. } => collect_expr(expr, calls),
-        Expr::RefDot { refr, .. } => collect_expr(refr, calls),
-        Expr::RefBrack { refr, index, .. } => {
-            collect_expr(refr, calls);
-            collect_expr(index, calls);
-        }
-        Expr::BinExpr { lhs, rhs, .. }
-        | Expr::BoolExpr { lhs, rhs, .. }
-        | Expr::ArithExpr { lhs, rhs, .. }
-        | Expr::AssignExpr { lhs, rhs, .. } => {
-            collect_expr(lhs, calls);
-            collect_expr(rhs, calls);
-        }
-        Expr::Membership {
-            key,
-            value,
-            collection,
-            ..
-        } => {
-            if let Some(key) = key {
-                collect_expr(key, calls);
-            }
-            collect_expr(value, calls);
-            collect_expr(collection, calls);
-        }
-        Expr::String { .. }
-        | Expr::RawString { .. }
-        | Expr::Number { .. }
-        | Expr::Bool { .. }
-        | Expr::Null { .. }
-        | Expr::Var { .. } => {}
     }
-}
-
-/// The start of a dotted name: RefDot spans begin at the dot, the name at its root var.
-fn leftmost(mut expr: &Expr) -> &Expr {
-    while let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = expr {
-        expr = refr;
-    }
-    expr
 }
 
 #[cfg(test)]

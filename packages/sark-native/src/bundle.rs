@@ -254,11 +254,18 @@ mod tests {
     #[test]
     fn json_is_mounted_at_its_directory_path() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "data/mcp/authz/data.json", r#"{"roles": ["admin"]}"#);
+        write(
+            dir.path(),
+            "data/mcp/authz/data.json",
+            r#"{"roles": ["admin"]}"#,
+        );
         write(dir.path(), "top.json", r#"{"t": true}"#);
-        let docs = BundleSource::read(dir.path()).unwrap().data_documents().unwrap();
-        let expected = Value::from_json_str(r#"{"data": {"mcp": {"authz": {"roles": ["admin"]}}}}"#)
+        let docs = BundleSource::read(dir.path())
+            .unwrap()
+            .data_documents()
             .unwrap();
+        let expected =
+            Value::from_json_str(r#"{"data": {"mcp": {"authz": {"roles": ["admin"]}}}}"#).unwrap();
         assert_eq!(docs[0].1, expected);
         assert_eq!(docs[1].1, Value::from_json_str(r#"{"t": true}"#).unwrap());
     }

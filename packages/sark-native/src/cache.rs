@@ -291,10 +291,7 @@ impl<V> CacheCore<V> {
     fn compact(&self) {
         let mut live = Vec::with_capacity(self.map.len());
         while let Some((key, stamp)) = self.log.pop() {
-            let current = self
-                .map
-                .get(&key)
-                .map(|e| e.stamp.load(Ordering::Relaxed));
+            let current = self.map.get(&key).map(|e| e.stamp.load(Ordering::Relaxed));
             if current == Some(stamp) {
                 live.push((key, stamp));
             }
@@ -329,7 +326,9 @@ pub struct Cache {
 impl Cache {
     #[new]
     #[pyo3(signature = (max_size = 10000, ttl_seconds = 300.0))]
-    fn new(max_size: usize, ttl_seconds: f64) -> PyResult<Self> {
+    fn new(max_size: i64, ttl_seconds: f64) -> PyResult<Self> {
+        // Taken as i64 so that a negative size is a ValueError, as in the fallback.
+        let max_size = usize::try_from(max_size).unwrap_or(0);
         let core = CacheCore::new(max_size, ttl_seconds).map_err(PyValueError::new_err)?;
         Ok(Self { core })
     }
@@ -342,7 +341,9 @@ impl Cache {
     /// Store `value` under `key` for `ttl` seconds (default: the cache's ttl).
     #[pyo3(signature = (key, value, ttl = None))]
     fn set(&self, key: &str, value: Py<PyAny>, ttl: Option<f64>) -> PyResult<()> {
-        self.core.set(key, value, ttl).map_err(PyValueError::new_err)
+        self.core
+            .set(key, value, ttl)
+            .map_err(PyValueError::new_err)
     }
 
     /// Remove `key`; True when it was present.
@@ -387,10 +388,6 @@ impl Cache {
 
     fn __len__(&self) -> usize {
         self.core.len()
-    }
-
-    fn __contains__(&self, key: &str) -> bool {
-        self.core.get(key, |_| ()).is_some()
     }
 
     fn __repr__(&self) -> String {

@@ -14,6 +14,9 @@ use regorus::Value;
 /// self-referencing list would otherwise recurse until the stack overflows.
 const MAX_DEPTH: usize = 256;
 
+/// 2**53: from here on not every integer has an exact f64.
+const F64_EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
+
 /// Convert a JSON-shaped Python object to a `Value`.
 ///
 /// `dict` keys must be `str` (TypeError otherwise); `tuple` converts like `list`;
@@ -150,6 +153,14 @@ fn number_to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, 
         .as_number()
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     if number.is_integer() {
+        // A float this large is one that was written as a float (integers past 2**53
+        // have no f64 view): keep it a float rather than invent digits.
+        if let Some(v) = number
+            .as_f64()
+            .filter(|v| v.abs() >= F64_EXACT_INTEGER_LIMIT)
+        {
+            return Ok(PyFloat::new(py, v).into_any());
+        }
         if let Some(v) = number.as_i64() {
             return Ok(v.into_pyobject(py)?.into_any());
         }
@@ -177,7 +188,9 @@ mod tests {
     use pyo3::types::PyDictMethods;
 
     fn roundtrip(py: Python<'_>, src: &str) -> (Value, String) {
-        let obj = py.eval(&std::ffi::CString::new(src).unwrap(), None, None).unwrap();
+        let obj = py
+            .eval(&std::ffi::CString::new(src).unwrap(), None, None)
+            .unwrap();
         let value = to_value(&obj).unwrap();
         let back = to_python(py, &value).unwrap();
         (value, back.repr().unwrap().to_string())
@@ -207,10 +220,10 @@ mod tests {
     fn big_integers_survive_exactly() {
         Python::initialize();
         Python::attach(|py| {
-            let (_, back) = roundtrip(py, "[2**64 + 1, -(2**70), 2**63]");
+            let (_, back) = roundtrip(py, "[2**64 + 1, -(2**70), 2**63, 2.0**64, 3.0]");
             assert_eq!(
                 back,
-                "[18446744073709551617, -1180591620717411303424, 9223372036854775808]"
+                "[18446744073709551617, -1180591620717411303424, 9223372036854775808, 1.8446744073709552e+19, 3]"
             );
         });
     }
@@ -234,8 +247,12 @@ mod tests {
         Python::initialize();
         Python::attach(|py| {
             let nan = py.eval(c"float('nan')", None, None).unwrap();
-            assert!(to_value(&nan).unwrap_err().is_instance_of::<PyValueError>(py));
-            let looped = py.eval(c"(lambda l: (l.append(l), l)[1])([])", None, None).unwrap();
+            assert!(to_value(&nan)
+                .unwrap_err()
+                .is_instance_of::<PyValueError>(py));
+            let looped = py
+                .eval(c"(lambda l: (l.append(l), l)[1])([])", None, None)
+                .unwrap();
             assert!(to_value(&looped)
                 .unwrap_err()
                 .is_instance_of::<PyValueError>(py));
@@ -248,12 +265,18 @@ mod tests {
         Python::attach(|py| {
             let value = Value::from_json_str(r#"{"s": 1}"#).unwrap();
             let mut object = value.clone();
-            object
-                .as_object_mut()
-                .unwrap()
-                .insert(Value::from(3i64), Value::from(std::collections::BTreeSet::from([Value::from("b"), Value::from("a")])));
+            object.as_object_mut().unwrap().insert(
+                Value::from(3i64),
+                Value::from(std::collections::BTreeSet::from([
+                    Value::from("b"),
+                    Value::from("a"),
+                ])),
+            );
             let back = to_python(py, &object).unwrap();
-            assert_eq!(back.repr().unwrap().to_string(), "{'3': ['a', 'b'], 's': 1}");
+            assert_eq!(
+                back.repr().unwrap().to_string(),
+                "{'3': ['a', 'b'], 's': 1}"
+            );
             assert!(to_python(py, &Value::Undefined).unwrap().is_none());
         });
     }

@@ -32,7 +32,10 @@ pub struct PolicyEngine {
 impl PolicyEngine {
     /// Run one writer at a time; called with the GIL released so a writer waiting here
     /// can never block the writer it waits for from re-acquiring the GIL.
-    fn write<T>(&self, change: impl FnOnce(&Self) -> Result<T, EngineError>) -> Result<T, EngineError> {
+    fn write<T>(
+        &self,
+        change: impl FnOnce(&Self) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
         let _guard = self
             .writer
             .lock()
@@ -185,9 +188,11 @@ impl PolicyEngine {
     }
 
     fn __repr__(&self) -> String {
+        let revision = self
+            .revision()
+            .map_or_else(|| "None".to_string(), |r| format!("'{r}'"));
         format!(
-            "PolicyEngine(revision={:?}, timeout_ms={}, pool_size={})",
-            self.revision(),
+            "PolicyEngine(revision={revision}, timeout_ms={}, pool_size={})",
             self.timeout_ms(),
             self.limits.pool_size
         )

@@ -7,16 +7,21 @@
 //! the RVM with a VM pool), `engine` (the Python class, atomic swaps), `cache`
 //! (dashmap LRU + TTL), `convert` (Python <-> regorus `Value`), `errors`.
 
+pub mod ast_visit;
 pub mod builtins_check;
 pub mod bundle;
 pub mod cache;
 pub mod convert;
 pub mod engine;
 pub mod errors;
+pub mod host_walk;
 pub mod plan;
 pub mod snapshot;
 
 use std::path::PathBuf;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use pyo3::prelude::*;
 
@@ -30,18 +35,23 @@ fn bundle_revision(py: Python<'_>, path: PathBuf) -> PyResult<String> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("REGORUS_VERSION", regorus_version())?;
     m.add_class::<engine::PolicyEngine>()?;
     m.add_class::<cache::Cache>()?;
     m.add_function(wrap_pyfunction!(bundle_revision, m)?)?;
     m.add("NativeError", py.get_type::<errors::NativeError>())?;
-    m.add("PolicyCompileError", py.get_type::<errors::PolicyCompileError>())?;
+    m.add(
+        "PolicyCompileError",
+        py.get_type::<errors::PolicyCompileError>(),
+    )?;
     m.add(
         "PolicyEvaluationError",
         py.get_type::<errors::PolicyEvaluationError>(),
     )?;
-    m.add("PolicyTimeoutError", py.get_type::<errors::PolicyTimeoutError>())?;
+    m.add(
+        "PolicyTimeoutError",
+        py.get_type::<errors::PolicyTimeoutError>(),
+    )?;
     m.add(
         "NativeUnavailableError",
         py.get_type::<errors::NativeUnavailableError>(),

@@ -17,12 +17,14 @@ use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 use regorus::languages::rego::compiler::Compiler;
-use regorus::rvm::program::Program;
-use regorus::rvm::vm::{RegoVM, VmError};
+use regorus::rvm::program::{DeserializationResult, Program};
+use regorus::rvm::vm::{ExecutionMode, ExecutionState, RegoVM, SuspendReason, VmError};
+use regorus::rvm::Instruction;
 use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, LimitError, Value};
 
 use crate::errors::EngineError;
+use crate::host_walk::{self, HOST_WALK};
 
 /// Work units (VM instructions, interpreter steps) between two clock reads: frequent
 /// enough to stop within a fraction of a millisecond, rare enough to cost nothing.
@@ -71,11 +73,15 @@ pub struct Plan {
     data: Value,
     limits: Limits,
     compiled: Option<Compiled>,
+    /// Why the RVM compiler refused the rule, when it did.
+    fallback_reason: Option<String>,
     interpreter: Interpreter,
 }
 
 struct Compiled {
     program: Arc<Program>,
+    /// The program calls `__sark_walk` (see `host_walk`), so it must run suspendable.
+    awaits_host: bool,
     idle: ArrayQueue<RegoVM>,
     /// Set once the VM has reported a limitation; later calls go straight to the interpreter.
     degraded: AtomicBool,
@@ -87,24 +93,41 @@ struct Interpreter {
 }
 
 impl Plan {
-    /// Compile `rule` from a prepared engine holding the bundle's modules and data.
-    pub fn new(engine: &Engine, rule: &str, limits: Limits) -> Result<Self, EngineError> {
-        let mut scratch = engine.clone();
+    /// Compile `rule` from prepared engines holding the bundle's modules and data:
+    /// `engine` as written (interpreter), `rvm_engine` with `walk` rewritten (compiler).
+    pub fn new(
+        engine: &Engine,
+        rvm_engine: &Engine,
+        rule: &str,
+        limits: Limits,
+    ) -> Result<Self, EngineError> {
+        let mut scratch = rvm_engine.clone();
         let policy = scratch
             .compile_with_entrypoint(&rule.into())
             .map_err(|e| EngineError::Evaluation(format!("cannot evaluate {rule}: {e:#}")))?;
-        let compiled = Compiler::compile_from_policy(&policy, &[rule])
-            .ok()
-            .map(|program| Compiled {
-                program,
-                idle: ArrayQueue::new(limits.pool_size.max(1)),
-                degraded: AtomicBool::new(false),
-            });
+        let program =
+            Compiler::compile_from_policy_with_host_await(&policy, &[rule], &[(HOST_WALK, 1)]);
+        let (compiled, fallback_reason) = match program {
+            Ok(program) => (
+                Some(Compiled {
+                    awaits_host: program
+                        .instructions
+                        .iter()
+                        .any(|i| matches!(i, Instruction::HostAwait { .. })),
+                    program,
+                    idle: ArrayQueue::new(limits.pool_size.max(1)),
+                    degraded: AtomicBool::new(false),
+                }),
+                None,
+            ),
+            Err(err) => (None, Some(format!("{err:#}"))),
+        };
         Ok(Self {
             rule: rule.to_string(),
             data: engine.get_data(),
             limits,
             compiled,
+            fallback_reason,
             interpreter: Interpreter {
                 template: Mutex::new(engine.clone()),
                 idle: ArrayQueue::new(limits.pool_size.max(1)),
@@ -118,6 +141,11 @@ impl Plan {
             Some(c) if !c.degraded.load(Ordering::Relaxed) => Mode::Compiled,
             _ => Mode::Interpreted,
         }
+    }
+
+    /// Why this rule is not compiled, if it is not.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
     }
 
     /// Evaluate the rule for `input`; `Value::Undefined` when the rule is undefined.
@@ -148,7 +176,9 @@ impl Plan {
             None => self.new_vm(compiled)?,
         };
         vm.set_input(input);
-        let result = vm.execute_entry_point_by_index(0);
+        let result = vm
+            .execute_entry_point_by_index(0)
+            .and_then(|value| answer_host_calls(&mut vm, value));
         if result.is_ok() {
             // Drop the input now rather than when the VM is next used.
             vm.set_input(Value::Null);
@@ -160,13 +190,16 @@ impl Plan {
 
     fn new_vm(&self, compiled: &Compiled) -> Result<RegoVM, VmError> {
         let mut vm = RegoVM::new();
-        vm.load_program(compiled.program.clone());
-        vm.set_data(self.data.clone())?;
+        vm.load_program(private_program(&compiled.program));
+        vm.set_data(private_value(&self.data))?;
         vm.set_execution_timer_config(Some(self.limits.timer()));
         // The time limit is the budget; the default instruction cap (25k) would cut
         // legitimate policies short with a less useful error.
         vm.set_max_instructions(usize::MAX);
         vm.set_strict_builtin_errors(false);
+        if compiled.awaits_host {
+            vm.set_execution_mode(ExecutionMode::Suspendable);
+        }
         Ok(vm)
     }
 
@@ -189,6 +222,56 @@ impl Plan {
             }
             Err(err) => Err(interpreter_error(&self.rule, &err)),
         }
+    }
+}
+
+/// A deep copy of `program` for one VM.
+///
+/// Values are reference-counted: VMs sharing one program (and its literals) or one data
+/// document bump the same counters from every core, and that cache-line traffic cost
+/// more than the evaluation itself once two threads ran (see docs/performance.md).
+/// A round trip through regorus's binary program format gives each VM its own copy.
+fn private_program(program: &Arc<Program>) -> Arc<Program> {
+    program
+        .serialize_binary()
+        .and_then(|bytes| Program::deserialize_binary(&bytes))
+        .ok()
+        .and_then(|result| match result {
+            DeserializationResult::Complete(copy) => Some(Arc::new(copy)),
+            DeserializationResult::Partial(_) => None,
+        })
+        .unwrap_or_else(|| program.clone())
+}
+
+/// A deep copy of a data document (JSON-shaped by construction) for one VM.
+fn private_value(value: &Value) -> Value {
+    value
+        .to_json_str()
+        .and_then(|json| Value::from_json_str(&json))
+        .unwrap_or_else(|_| value.clone())
+}
+
+/// Resume a suspended VM with host answers until it completes.
+fn answer_host_calls(vm: &mut RegoVM, mut value: Value) -> Result<Value, VmError> {
+    loop {
+        let ExecutionState::Suspended { reason, .. } = vm.execution_state() else {
+            return Ok(value);
+        };
+        let answer = match reason {
+            SuspendReason::HostAwait {
+                identifier,
+                argument,
+                ..
+            } if identifier
+                .as_string()
+                .is_ok_and(|id| id.as_ref() == HOST_WALK) =>
+            {
+                host_walk::answer(argument)
+            }
+            other => Err(format!("unexpected suspension: {other:?}")),
+        };
+        let answer = answer.map_err(|message| VmError::Internal { message, pc: 0 })?;
+        value = vm.resume(Some(answer))?;
     }
 }
 

@@ -15,6 +15,7 @@ use regorus::{Engine, Value};
 
 use crate::builtins_check::{describe, missing_builtins};
 use crate::errors::EngineError;
+use crate::host_walk;
 use crate::plan::{new_engine, Limits, Mode, Plan};
 
 /// The rule every SARK policy package exposes; compiled eagerly so the first request
@@ -38,6 +39,8 @@ pub struct Snapshot {
     pub sources: Sources,
     packages: Vec<String>,
     template: Mutex<Engine>,
+    /// Same bundle with `walk` statements rewritten for the RVM (see `host_walk`).
+    rvm_template: Mutex<Engine>,
     plans: ArcSwap<HashMap<String, Arc<Plan>>>,
     limits: Limits,
 }
@@ -45,26 +48,15 @@ pub struct Snapshot {
 impl Snapshot {
     /// Parse, check and prepare `sources`; fails without side effects.
     pub fn build(revision: String, sources: Sources, limits: Limits) -> Result<Self, EngineError> {
-        let mut engine = new_engine(&limits);
-        for (name, source) in &sources.modules {
-            engine
-                .add_policy(name.clone(), source.clone())
-                .map_err(EngineError::compile)?;
-        }
-        for (origin, document) in &sources.data {
-            engine
-                .add_data(document.clone())
-                .map_err(|e| EngineError::Compile(format!("{origin}: {e}")))?;
-        }
+        let mut engine = prepared_engine(&sources.modules, &sources.data, &limits)?;
         let missing = missing_builtins(engine.get_modules()).map_err(EngineError::compile)?;
         if !missing.is_empty() {
             return Err(EngineError::Compile(describe(&missing)));
         }
-        // Analysis (unsafe variables, recursion, imports) happens on first evaluation;
-        // a trivial query forces it now so that errors surface at load time.
-        engine
-            .eval_query("true".to_string(), false)
-            .map_err(EngineError::compile)?;
+        let rvm_engine = match rewritten_modules(&mut engine) {
+            Some(modules) => prepared_engine(&modules, &sources.data, &limits)?,
+            None => engine.clone(),
+        };
         let packages = package_names(&mut engine)?;
         let decision_rules = decision_rules(&mut engine)?;
         let snapshot = Self {
@@ -72,11 +64,14 @@ impl Snapshot {
             sources,
             packages,
             template: Mutex::new(engine),
+            rvm_template: Mutex::new(rvm_engine),
             plans: ArcSwap::from_pointee(HashMap::new()),
             limits,
         };
         for rule in decision_rules {
-            snapshot.plan(&rule).map_err(|e| EngineError::Compile(e.to_string()))?;
+            snapshot
+                .plan(&rule)
+                .map_err(|e| EngineError::Compile(e.to_string()))?;
         }
         Ok(snapshot)
     }
@@ -105,12 +100,10 @@ impl Snapshot {
         if let Some(plan) = self.plans.load().get(rule) {
             return Ok(plan.clone());
         }
-        let template = self
-            .template
-            .lock()
-            .map_err(|_| EngineError::Compile("engine template poisoned".into()))?
-            .clone();
-        let plan = Arc::new(Plan::new(&template, rule, self.limits)?);
+        let poisoned = |_| EngineError::Compile("engine template poisoned".into());
+        let template = self.template.lock().map_err(poisoned)?.clone();
+        let rvm_template = self.rvm_template.lock().map_err(poisoned)?.clone();
+        let plan = Arc::new(Plan::new(&template, &rvm_template, rule, self.limits)?);
         self.plans.rcu(|plans| {
             let mut next = HashMap::clone(plans);
             next.entry(rule.to_string()).or_insert_with(|| plan.clone());
@@ -118,6 +111,49 @@ impl Snapshot {
         });
         Ok(self.plans.load().get(rule).cloned().unwrap_or(plan))
     }
+}
+
+/// An engine holding `modules` and `data`, analysed (unsafe variables, imports, ...).
+fn prepared_engine(
+    modules: &BTreeMap<String, String>,
+    data: &[(String, Value)],
+    limits: &Limits,
+) -> Result<Engine, EngineError> {
+    let mut engine = new_engine(limits);
+    for (name, source) in modules {
+        engine
+            .add_policy(name.clone(), source.clone())
+            .map_err(EngineError::compile)?;
+    }
+    for (origin, document) in data {
+        engine
+            .add_data(document.clone())
+            .map_err(|e| EngineError::Compile(format!("{origin}: {e}")))?;
+    }
+    // Analysis happens on first evaluation; a trivial query forces it now so that
+    // errors surface at load time.
+    engine
+        .eval_query("true".to_string(), false)
+        .map_err(EngineError::compile)?;
+    Ok(engine)
+}
+
+/// Module sources with `walk` statements rewritten, or None when no module uses `walk`.
+fn rewritten_modules(engine: &mut Engine) -> Option<BTreeMap<String, String>> {
+    let mut changed = false;
+    let modules = engine
+        .get_modules()
+        .iter()
+        .map(|module| {
+            let source = &module.package.span.source;
+            let text = host_walk::rewrite(module).inspect(|_| changed = true);
+            (
+                source.get_path().clone(),
+                text.unwrap_or_else(|| source.contents().clone()),
+            )
+        })
+        .collect();
+    changed.then_some(modules)
 }
 
 fn package_names(engine: &mut Engine) -> Result<Vec<String>, EngineError> {
@@ -134,7 +170,8 @@ fn package_names(engine: &mut Engine) -> Result<Vec<String>, EngineError> {
 fn decision_rules(engine: &mut Engine) -> Result<Vec<String>, EngineError> {
     let mut rules = BTreeSet::new();
     for module in engine.get_modules() {
-        let package = get_path_string(&module.package.refr, Some("data")).map_err(EngineError::compile)?;
+        let package =
+            get_path_string(&module.package.refr, Some("data")).map_err(EngineError::compile)?;
         for rule in &module.policy {
             let refr = match rule.as_ref() {
                 Rule::Spec {
@@ -214,15 +251,30 @@ else := {"allow": false, "reason": failed[0]}
     fn realistic_policy_runs_compiled_and_matches_the_interpreter() {
         let snapshot = build(&[("authz.rego", AUTHZ)], Some(DATA)).unwrap();
         let rule = "data.mcp.authz.decision";
-        assert_eq!(snapshot.mode(rule).unwrap(), Mode::Compiled);
         let plan = snapshot.plan(rule).unwrap();
+        assert_eq!(plan.mode(), Mode::Compiled, "{:?}", plan.fallback_reason());
         let cases = [
-            (input("developer", "2026-11-23T10:00:00Z", "low"), r#"{"allow": true, "reason": "allowed", "filtered_parameters": {"q": 1, "o": {"k": [1]}}}"#),
-            (input("viewer", "2026-11-23T10:00:00Z", "low"), r#"{"allow": false, "reason": "role"}"#),
+            (
+                input("developer", "2026-11-23T10:00:00Z", "low"),
+                r#"{"allow": true, "reason": "allowed", "filtered_parameters": {"q": 1, "o": {"k": [1]}}}"#,
+            ),
+            (
+                input("viewer", "2026-11-23T10:00:00Z", "low"),
+                r#"{"allow": false, "reason": "role"}"#,
+            ),
             // 18:30 UTC is 19:30 in Paris: outside business hours.
-            (input("developer", "2026-11-23T18:30:00Z", "low"), r#"{"allow": false, "reason": "hours"}"#),
-            (input("developer", "2026-11-22T10:00:00Z", "low"), r#"{"allow": false, "reason": "hours"}"#),
-            (input("developer", "2026-11-23T10:00:00Z", "critical"), r#"{"allow": false, "reason": "level"}"#),
+            (
+                input("developer", "2026-11-23T18:30:00Z", "low"),
+                r#"{"allow": false, "reason": "hours"}"#,
+            ),
+            (
+                input("developer", "2026-11-22T10:00:00Z", "low"),
+                r#"{"allow": false, "reason": "hours"}"#,
+            ),
+            (
+                input("developer", "2026-11-23T10:00:00Z", "critical"),
+                r#"{"allow": false, "reason": "level"}"#,
+            ),
         ];
         for (case, expected) in cases {
             let expected = Value::from_json_str(expected).unwrap();
@@ -232,42 +284,111 @@ else := {"allow": false, "reason": failed[0]}
     }
 
     #[test]
+    fn walk_runs_on_the_compiled_form_with_the_same_results() {
+        let policy = "package w\nimport rego.v1\nsecret := {\"token\", \"password\"}\n\
+            paths contains p if {\n\twalk(input, [p, v])\n\tcount(p) > 0\n\tlower(p[count(p) - 1]) in secret\n}\n\
+            decision := {\"paths\": paths, \"clean\": json.remove(input, paths)}\n";
+        let snapshot = build(&[("w.rego", policy)], None).unwrap();
+        let plan = snapshot.plan("data.w.decision").unwrap();
+        assert_eq!(plan.mode(), Mode::Compiled, "{:?}", plan.fallback_reason());
+        let input =
+            Value::from_json_str(r#"{"a": {"Token": 1, "b": [{"password": 2}]}, "c": 3}"#).unwrap();
+        let compiled = plan.evaluate(input.clone()).unwrap();
+        assert_eq!(compiled, plan.evaluate_interpreted(input).unwrap());
+        let paths: Vec<Value> = compiled["paths"]
+            .as_set()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect();
+        let expected =
+            Value::from_json_str(r#"[["a", "Token"], ["a", "b", 0, "password"]]"#).unwrap();
+        assert_eq!(Value::from(paths), expected);
+        assert_eq!(
+            compiled["clean"]["a"].as_object().unwrap().len(),
+            1,
+            "Token removed"
+        );
+    }
+
+    #[test]
     fn decision_rules_are_compiled_at_load_time() {
         let snapshot = build(&[("authz.rego", AUTHZ)], Some(DATA)).unwrap();
-        assert!(snapshot.plans.load().contains_key("data.mcp.authz.decision"));
+        assert!(snapshot
+            .plans
+            .load()
+            .contains_key("data.mcp.authz.decision"));
         assert_eq!(snapshot.packages(), ["mcp.authz"]);
     }
 
     #[test]
     fn undefined_rule_is_undefined_and_unknown_rule_is_an_error() {
-        let snapshot = build(&[("p.rego", "package p\nimport rego.v1\nx := 1 if input.a == 1\n")], None).unwrap();
-        assert_eq!(snapshot.evaluate("data.p.x", Value::new_object()).unwrap(), Value::Undefined);
-        let err = snapshot.evaluate("data.p.nope", Value::new_object()).unwrap_err();
-        assert!(matches!(err, EngineError::Evaluation(ref m) if m.contains("data.p.nope")), "{err:?}");
+        let snapshot = build(
+            &[(
+                "p.rego",
+                "package p\nimport rego.v1\nx := 1 if input.a == 1\n",
+            )],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            snapshot.evaluate("data.p.x", Value::new_object()).unwrap(),
+            Value::Undefined
+        );
+        let err = snapshot
+            .evaluate("data.p.nope", Value::new_object())
+            .unwrap_err();
+        assert!(
+            matches!(err, EngineError::Evaluation(ref m) if m.contains("data.p.nope")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn builtin_errors_are_undefined_like_opa() {
-        let snapshot = build(&[("p.rego", "package p\nimport rego.v1\ny := to_number(\"abc\")\n")], None).unwrap();
-        assert_eq!(snapshot.evaluate("data.p.y", Value::new_object()).unwrap(), Value::Undefined);
+        let snapshot = build(
+            &[(
+                "p.rego",
+                "package p\nimport rego.v1\ny := to_number(\"abc\")\n",
+            )],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            snapshot.evaluate("data.p.y", Value::new_object()).unwrap(),
+            Value::Undefined
+        );
     }
 
     #[test]
     fn syntax_errors_carry_file_row_and_column() {
-        let err = build(&[("bad.rego", "package b\nx if {\n  input.a ==\n}\n")], None).err().unwrap();
-        assert!(matches!(err, EngineError::Compile(ref m) if m.contains("bad.rego:4:1")), "{err:?}");
-    }
-
-    #[test]
-    fn errors_in_decision_rules_fail_the_load() {
-        let err = build(&[("d.rego", "package d\nimport rego.v1\ndecision := y\n")], None).err().unwrap();
-        assert!(matches!(err, EngineError::Compile(ref m) if m.contains("var y is unsafe")), "{err:?}");
+        let err = build(
+            &[("bad.rego", "package b\nx if {\n  input.a ==\n}\n")],
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(err, EngineError::Compile(ref m) if m.contains("bad.rego:4:1")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn missing_builtins_fail_the_load() {
-        let err = build(&[("n.rego", "package n\nx := net.cidr_merge([\"10.0.0.0/8\"])\n")], None).err().unwrap();
-        assert!(matches!(err, EngineError::Compile(ref m) if m.contains("net.cidr_merge at n.rego:2:6")), "{err:?}");
+        let err = build(
+            &[(
+                "n.rego",
+                "package n\nx := net.cidr_merge([\"10.0.0.0/8\"])\n",
+            )],
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(err, EngineError::Compile(ref m) if m.contains("net.cidr_merge at n.rego:2:6")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -275,12 +396,23 @@ else := {"allow": false, "reason": failed[0]}
         let sources = Sources {
             modules: BTreeMap::new(),
             data: vec![
-                ("a.json".into(), Value::from_json_str(r#"{"k": 1}"#).unwrap()),
-                ("b.json".into(), Value::from_json_str(r#"{"k": 2}"#).unwrap()),
+                (
+                    "a.json".into(),
+                    Value::from_json_str(r#"{"k": 1}"#).unwrap(),
+                ),
+                (
+                    "b.json".into(),
+                    Value::from_json_str(r#"{"k": 2}"#).unwrap(),
+                ),
             ],
         };
-        let err = Snapshot::build("r".into(), sources, limits()).err().unwrap();
-        assert!(matches!(err, EngineError::Compile(ref m) if m.starts_with("b.json")), "{err:?}");
+        let err = Snapshot::build("r".into(), sources, limits())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, EngineError::Compile(ref m) if m.starts_with("b.json")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -289,8 +421,14 @@ else := {"allow": false, "reason": failed[0]}
         let snapshot = build(&[("s.rego", slow)], None).unwrap();
         let plan = snapshot.plan("data.s.spin").unwrap();
         let started = std::time::Instant::now();
-        assert!(matches!(plan.evaluate(Value::new_object()), Err(EngineError::Timeout(_))));
-        assert!(matches!(plan.evaluate_interpreted(Value::new_object()), Err(EngineError::Timeout(_))));
+        assert!(matches!(
+            plan.evaluate(Value::new_object()),
+            Err(EngineError::Timeout(_))
+        ));
+        assert!(matches!(
+            plan.evaluate_interpreted(Value::new_object()),
+            Err(EngineError::Timeout(_))
+        ));
         // Generous bound: the point is "stopped", not "stopped fast" (timings are benchmarked).
         assert!(started.elapsed() < Duration::from_secs(20));
     }

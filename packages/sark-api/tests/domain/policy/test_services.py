@@ -183,7 +183,9 @@ async def test_opa_killed_mid_run_denies_with_the_engine_reason(
         settings = make_settings(tmp_path, {"SARK_DATABASE_URL": database_url,
                                             "SARK_OPA_URL": url,
                                             "SARK_POLICY_PATH": str(bundle_dir),
-                                            "SARK_DECISION_CACHE_ENABLED": "false"})  # fmt: skip
+                                            "SARK_DECISION_CACHE_ENABLED": "false",
+                                            # no fallback to the native engine, if installed
+                                            "SARK_RUST_OPA_FALLBACK_ON_ERROR": "false"})  # fmt: skip
         runtime, sink = await start_runtime(settings)
         try:
             await seed(runtime)
@@ -205,6 +207,38 @@ async def test_opa_killed_mid_run_denies_with_the_engine_reason(
                 await runtime.decisions.reload()
             text = runtime.telemetry.render().decode()
             assert 'sark_decision_failures_total{reason="engine_error:opa_unavailable"} 3.0' in text
+        finally:
+            await stop_runtime(runtime)
+
+
+async def test_opa_killed_with_fallback_on_error_the_native_engine_answers(
+    tmp_path: Path, database_url: str, bundle_dir: Path
+) -> None:
+    pytest.importorskip("sark.native._native", reason="sark-native (the compiled extension) is not installed")
+    with start_opa() as (url, process):
+        settings = make_settings(tmp_path, {"SARK_DATABASE_URL": database_url,
+                                            "SARK_OPA_URL": url,
+                                            "SARK_POLICY_PATH": str(bundle_dir),
+                                            "SARK_DECISION_CACHE_ENABLED": "false",
+                                            "SARK_RUST_OPA_FALLBACK_ON_ERROR": "true"})  # fmt: skip
+        runtime, sink = await start_runtime(settings)
+        try:
+            await seed(runtime)
+            dev = principal("developer")
+            first = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
+                                                   tool="lookup")  # fmt: skip
+            assert (first.allow, first.engine) == (True, "opa")
+            process.kill()
+            process.wait()
+            served = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
+                                                    tool="lookup")  # fmt: skip
+            assert (served.allow, served.reason, served.engine) == (True, first.reason, "native")
+            denied = await runtime.decisions.decide(principal("viewer"), "tool:invoke",
+                                                    server="payments-db", tool="lookup")  # fmt: skip
+            assert not denied.allow
+            assert denied.engine == "native"
+            text = runtime.telemetry.render().decode()
+            assert 'implementation_fallback_total{feature="rust_opa",from_implementation="opa",to_implementation="rust"} 2.0' in text
         finally:
             await stop_runtime(runtime)
 

@@ -1,0 +1,1 @@
+"""Tests of the sark.native facade, native and fallback."""
