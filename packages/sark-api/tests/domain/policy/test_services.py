@@ -214,7 +214,9 @@ async def test_opa_killed_mid_run_denies_with_the_engine_reason(
 async def test_opa_killed_with_fallback_on_error_the_native_engine_answers(
     tmp_path: Path, database_url: str, bundle_dir: Path
 ) -> None:
-    pytest.importorskip("sark.native._native", reason="sark-native (the compiled extension) is not installed")
+    pytest.importorskip(
+        "sark.native._native", reason="sark-native (the compiled extension) is not installed"
+    )
     with start_opa() as (url, process):
         settings = make_settings(tmp_path, {"SARK_DATABASE_URL": database_url,
                                             "SARK_OPA_URL": url,
@@ -238,7 +240,10 @@ async def test_opa_killed_with_fallback_on_error_the_native_engine_answers(
             assert not denied.allow
             assert denied.engine == "native"
             text = runtime.telemetry.render().decode()
-            assert 'implementation_fallback_total{feature="rust_opa",from_implementation="opa",to_implementation="rust"} 2.0' in text
+            assert (
+                'implementation_fallback_total{feature="rust_opa",from_implementation="opa",to_implementation="rust"} 2.0'
+                in text
+            )
         finally:
             await stop_runtime(runtime)
 
