@@ -185,7 +185,7 @@ async def test_opa_killed_mid_run_denies_with_the_engine_reason(
                                             "SARK_POLICY_PATH": str(bundle_dir),
                                             "SARK_DECISION_CACHE_ENABLED": "false",
                                             # no fallback to the native engine, if installed
-                                            "SARK_RUST_OPA_FALLBACK_ON_ERROR": "false"})  # fmt: skip
+                                            "SARK_RUST_OPA_FALLBACK_ON_ERROR": "0"})  # fmt: skip
         runtime, sink = await start_runtime(settings)
         try:
             await seed(runtime)
@@ -223,7 +223,7 @@ async def test_opa_killed_with_fallback_on_error_the_native_engine_answers(
                                             "SARK_POLICY_PATH": str(bundle_dir),
                                             "SARK_DECISION_CACHE_ENABLED": "false",
                                             "SARK_RUST_OPA_FALLBACK_ON_ERROR": "true"})  # fmt: skip
-        runtime, sink = await start_runtime(settings)
+        runtime, _ = await start_runtime(settings)
         try:
             await seed(runtime)
             dev = principal("developer")
@@ -235,14 +235,15 @@ async def test_opa_killed_with_fallback_on_error_the_native_engine_answers(
             served = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
                                                     tool="lookup")  # fmt: skip
             assert (served.allow, served.reason, served.engine) == (True, first.reason, "native")
-            denied = await runtime.decisions.decide(principal("viewer"), "tool:invoke",
-                                                    server="payments-db", tool="lookup")  # fmt: skip
+            viewer = principal("viewer")
+            denied = await runtime.decisions.decide(viewer, "tool:invoke", server="payments-db",
+                                                    tool="lookup")  # fmt: skip
             assert not denied.allow
             assert denied.engine == "native"
             text = runtime.telemetry.render().decode()
             assert (
-                'implementation_fallback_total{feature="rust_opa",from_implementation="opa",to_implementation="rust"} 2.0'
-                in text
+                'implementation_fallback_total{feature="rust_opa",'
+                'from_implementation="opa",to_implementation="rust"} 2.0' in text
             )
         finally:
             await stop_runtime(runtime)
