@@ -40,7 +40,7 @@ GATEWAY_PATHS = [
     ("POST", "/v1/data/mcp/gateway/decision"),
 ]
 _VOLATILE = re.compile(
-    r"(?i)^(id|.*_id|.*_at|token|access_token|refresh_token|key|request_id|username|expires_in|latency_ms)$"
+    r"(?i)^(id|.*_id|.*_at|owner|token|access_token|refresh_token|key|request_id|username|expires_in|latency_ms)$"
 )
 
 

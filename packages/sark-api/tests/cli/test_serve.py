@@ -124,3 +124,25 @@ def test_version_command(tmp_path: Path) -> None:
         [SARK, "version", "--json"], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert json.loads(result.stdout)["version"] == VERSION.version
+
+
+def test_reload_watches_code_not_the_data_directory(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [SARK, "serve", "--port", str(port), "--reload"],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(lambda: _get(f"http://127.0.0.1:{port}/health/live")[0] == 200, "serve", 30)
+            for _ in range(3):  # requests write to ./.sark (audit, SQLite WAL)
+                assert _get(f"http://127.0.0.1:{port}/health")[0] == 200
+                time.sleep(1)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+    assert "reloading" not in log.read_text().lower()

@@ -49,10 +49,24 @@ def serve(host: str | None, port: int | None, workers: int | None, reload: bool)
         port=bound_port,
         workers=workers,
         reload=reload,
+        # watch SARK's code only: the data directory (SQLite, spool) changes all the time
+        reload_paths=_source_dirs() if reload else None,
         log_enabled=True,
         log_dictconfig=logging_dictconfig(settings.log),
         respawn_failed_workers=True,
     ).serve()
+
+
+def _source_dirs() -> list[Path]:
+    """Directories of the installed ``sark.*`` packages (what ``--reload`` watches)."""
+    import importlib.util
+
+    found = []
+    for name in ("sark.core", "sark.api", "sark.gateway", "sark.native"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin is not None:
+            found.append(Path(spec.origin).parent)
+    return found
 
 
 def _prepare_multiprocess_metrics(home: Path) -> None:
