@@ -325,13 +325,15 @@ exempt_from_redaction if role in config.redaction.exempt_roles
 # walk visits nested objects and arrays at any depth without recursion.
 # Only ASCII keys are compared: lower() differs between OPA and regorus
 # outside ASCII (e.g. U+0130), and a non-ASCII key is a different name anyway.
+# Nothing to redact (low and medium tools, exempt roles) skips the walk entirely.
 matched_paths contains path if {
+	count(redacted_names) > 0
 	walk(parameters, [path, _])
 	count(path) > 0
 	key := path[count(path) - 1]
 	is_string(key)
-	regex.match(`^[\x00-\x7f]+$`, key)
 	lower(key) in redacted_names
+	regex.match(`^[\x00-\x7f]+$`, key)
 }
 
 # Paths inside an already removed value are not reported separately.
@@ -348,7 +350,11 @@ inside_matched(path) if {
 
 # json.remove only descends into arrays with string indices, and only
 # array-form paths behave the same on OPA and regorus for keys with "/" or "~".
-filtered_parameters := json.remove(parameters, [string_segments(p) | some p in removed_paths])
+filtered_parameters := parameters if count(removed_paths) == 0
+
+filtered_parameters := json.remove(parameters, [string_segments(p) | some p in removed_paths]) if {
+	count(removed_paths) > 0
+}
 
 string_segments(path) := [segment_string(s) | some s in path]
 
