@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
+from sark.api.domain.identity.deps import caller
 from sark.core.errors import PermissionDeniedError, ValidationError
 from sark.core.models import AuditEvent, Principal, PrincipalType, Role
 from sark.gateway import services
@@ -64,7 +65,6 @@ class A2AController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[A2AAuthorizeRequest],
         gateway: NamedDependency[GatewayState],
-        principal: NamedDependency[Principal],
     ) -> A2AAuthorizeResponse:
         """Decide an agent-to-agent call with the ``mcp.gateway.a2a`` policy (audited).
 
@@ -72,7 +72,7 @@ class A2AController(Controller):
         asks for it. The target's facts are trusted (``verified``) only when its own
         token is given.
         """
-        source = principal
+        source = caller(request)
         if data.agent_token is not None:
             source = gateway.agents.verify(data.agent_token)
         if source.type is not PrincipalType.AGENT:
@@ -127,7 +127,7 @@ class A2AController(Controller):
                 },
             )
         )
-        return AgentToken(
+        return AgentToken(  # token_type is the scheme's name  # nosec B106
             token=token,
             token_type="Bearer",  # noqa: S106 - the scheme's name, not a secret
             expires_at=expires,

@@ -12,7 +12,8 @@ from litestar.exceptions import ClientException
 from litestar.params import JSONBody
 
 from sark.api.domain.identity.authn import AuthInfo
-from sark.core.models import Decision, Principal
+from sark.api.domain.identity.deps import caller
+from sark.core.models import Decision
 from sark.gateway import pdp
 from sark.gateway.auth import pep_caller, public_gateway
 from sark.gateway.controllers._deps import client_ip, provide_gateway
@@ -103,11 +104,10 @@ class AuthZenController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[dict[str, Any]],
         gateway: NamedDependency[GatewayState],
-        principal: NamedDependency[Principal],
     ) -> Response[Evaluation]:
         """One decision: ``{subject, action, resource, context}`` -> ``{decision, context}``."""
         started = time.perf_counter()
-        mapper = pdp.Mapper(gateway, principal, _key_id(request))
+        mapper = pdp.Mapper(gateway, caller(request), _key_id(request))
         question = await mapper.question(data)
         decision = await pdp.decide_one(gateway, question, client_ip(request))
         gateway.metrics.latency.labels("authzen").observe(time.perf_counter() - started)
@@ -119,7 +119,6 @@ class AuthZenController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[dict[str, Any]],
         gateway: NamedDependency[GatewayState],
-        principal: NamedDependency[Principal],
     ) -> Response[Evaluations]:
         """Several decisions; top-level subject/action/resource/context are defaults."""
         started = time.perf_counter()
@@ -132,7 +131,7 @@ class AuthZenController(Controller):
             raise ClientException("evaluations must be an array of objects")
         if len(items) > 1000:
             raise ClientException("at most 1000 evaluations per request")
-        mapper = pdp.Mapper(gateway, principal, _key_id(request))
+        mapper = pdp.Mapper(gateway, caller(request), _key_id(request))
         merged = [{**defaults, **item} for item in items]
         ip = client_ip(request)
         answers: list[Evaluation] = []
@@ -151,6 +150,7 @@ class AuthZenController(Controller):
 
 
 def _respond(request: Request[Any, Any, Any], body: Any) -> Response[Any]:
-    request_id = request.headers.get("x-request-id")
+    # the id the observability middleware validated, never the raw header (CR/LF injection)
+    request_id = request.scope.get("state", {}).get("request_id")
     headers = {"X-Request-ID": request_id} if request_id else None
     return Response(body, headers=headers)

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody
 
+from sark.api.domain.identity.deps import caller
 from sark.core.errors import DependencyUnavailableError
 from sark.core.models import Principal
 from sark.gateway import services
@@ -38,13 +39,12 @@ class GatewayController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[AuthorizeRequest],
         gateway: NamedDependency[GatewayState],
-        principal: NamedDependency[Principal],
     ) -> AuthorizeResponse:
         """Decide a gateway request with the ``mcp.gateway`` policy (audited)."""
         context = dict(data.context)
         context["gateway"] = data.gateway_metadata or None
         decision = await services.authorize(
-            gateway, principal, data.action, server=data.server_name, tool=data.tool_name,
+            gateway, caller(request), data.action, server=data.server_name, tool=data.tool_name,
             parameters=data.parameters, context=context, client_ip=client_ip(request),
         )  # fmt: skip
         return services.response_of(decision)

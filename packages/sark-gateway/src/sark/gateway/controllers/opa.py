@@ -17,6 +17,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
+from sark.api.domain.identity.deps import caller
 from sark.core.models import Principal
 from sark.gateway import pdp
 from sark.gateway.auth import pep_caller
@@ -76,10 +77,13 @@ class OpaDataController(Controller):
         path: FromPath[str],
         data: JSONBody[dict[str, Any]],
         gateway: NamedDependency[GatewayState],
-        principal: NamedDependency[Principal],
     ) -> DataResponse:
         """Evaluate ``data.<package>.decision`` (or one of its fields) for ``input``."""
         started = time.perf_counter()
+        if b"%" in request.scope.get("raw_path", b""):
+            # the path was percent-encoded (%2F, %2e%2e, %00): a valid data path never is,
+            # and decoding it first would let `mcp%2Fauthz` pass for `mcp/authz`
+            raise ClientException("invalid data path: percent-encoded characters are refused")
         package, rule = _target(path)
         payload = data.get("input")
         if not isinstance(payload, dict):
@@ -89,7 +93,7 @@ class OpaDataController(Controller):
             raise ClientException(f"input.action must be an action of {package}")
         question = await self._question(
             gateway,
-            principal=principal,
+            principal=caller(request),
             request=request,
             package=package,
             action=action,

@@ -15,6 +15,17 @@ from sark.core.models import Principal
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     """The authenticated caller (``principal: NamedDependency[Principal]``)."""
+    return caller(request)
+
+
+def caller(request: Request[Any, Any, Any]) -> Principal:
+    """The authenticated caller, read from the request by the decision hot paths.
+
+    Handlers on the decision path call this instead of declaring ``principal`` as a
+    second dependency: Litestar resolves two or more dependencies of one handler
+    concurrently in an anyio task group, which costs more than the decision itself
+    (docs/adr/0003-caller-from-request-on-hot-paths.md).
+    """
     user = request.scope.get("user")
     if not isinstance(user, Principal):
         raise AuthenticationError("authentication required: send a bearer token or API key")

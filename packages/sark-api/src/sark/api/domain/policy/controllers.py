@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
+from sark.api.domain.identity.deps import caller
 from sark.api.domain.identity.guards import require_roles, require_scope
 from sark.api.domain.policy.schemas import (
     BundleInfo,
@@ -60,10 +61,10 @@ class PolicyController(Controller):
         self,
         data: JSONBody[EvaluateRequest],
         request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
         decisions: NamedDependency[DecisionService],
     ) -> EvaluateResponse:
         """200 with the decision, allow or deny; a deny names the rule that failed."""
+        principal = caller(request)
         subject = principal
         if data.subject is not None:
             if not principal.is_admin:
