@@ -15,29 +15,13 @@ _EVENT_FIELDS = tuple(AuditEvent.__struct_fields__)
 _NUL = "\x00"
 
 
-class AuditRow(msgspec.Struct, frozen=True, kw_only=True):
+class AuditRow(AuditEvent, frozen=True, kw_only=True):
     """One audit event with the id and sequence number the writer gave it."""
 
     id: str
     """UUIDv7 (canonical text form); the primary key that makes replays idempotent."""
     seq: int
     """Increasing per writer, continued across restarts (it starts at the clock in µs)."""
-    kind: str
-    action: str
-    occurred_at: float
-    principal_id: str | None = None
-    principal_type: str | None = None
-    principal_role: str | None = None
-    resource: str | None = None
-    allow: bool | None = None
-    reason: str = ""
-    decision_id: str | None = None
-    engine: str | None = None
-    policy_revision: str | None = None
-    request_id: str | None = None
-    client_ip: str | None = None
-    latency_ms: float | None = None
-    details: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 _encoder = msgspec.json.Encoder(enc_hook=str)
