@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -31,14 +30,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script: make `tests` importable
+    sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks import _wrk  # noqa: E402
+
 ADMIN_PASSWORD = "bench-admin-password"
 USER_PASSWORD = "bench-user-password"
-LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
-wrk.body = '%s'
-"""
 
 
 def free_port() -> int:
@@ -143,18 +141,11 @@ def wrk(base: str, token: str, duration: int, connections: int, workdir: Path) -
     probe = http("POST", f"{base}/api/v1/policy/evaluate", json.loads(body), token)
     assert probe["allow"] is True, probe
     script = workdir / "evaluate.lua"
-    script.write_text(LUA % (token, body))
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
-         f"{base}/api/v1/policy/evaluate"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    non_2xx = int(errors.group(1)) if errors else 0
-    return {"rps": rps, "p50": latency.get("50"), "p99": latency.get("99"),
-            "non_2xx": non_2xx, "engine": probe["engine"]}  # fmt: skip
+    script.write_text(_wrk.static_script(token, body))
+    result = _wrk.run(f"{base}/api/v1/policy/evaluate", script, duration=duration,
+                      connections=connections)  # fmt: skip
+    return {"rps": result.rps, "p50": _wrk.ms(result.p50_ms), "p99": _wrk.ms(result.p99_ms),
+            "non_2xx": result.non_2xx, "engine": probe["engine"]}  # fmt: skip
 
 
 def main() -> None:

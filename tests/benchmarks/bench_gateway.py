@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -39,14 +38,13 @@ from typing import Any
 from litestar import Litestar
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script: make `tests` importable
+    sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks import _wrk  # noqa: E402
+
 ADMIN_PASSWORD = "bench-admin-password"
 USER_PASSWORD = "bench-user-password"
-LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
-wrk.body = '%s'
-"""
 
 
 # --------------------------------------------------------------------------- app factories
@@ -174,18 +172,11 @@ def seed(base: str, tools: int = 100) -> dict[str, str]:
 def wrk(  # noqa: PLR0917 - one call site, positional reads best
     url: str, token: str, body: Any, duration: int, connections: int, workdir: Path
 ) -> dict[str, Any]:
-    text = json.dumps(body)
     script = workdir / "bench.lua"
-    script.write_text(LUA % (token, text))
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": latency.get("50"), "p90": latency.get("90"),
-            "p99": latency.get("99"), "non_2xx": int(errors.group(1)) if errors else 0}  # fmt: skip
+    script.write_text(_wrk.static_script(token, json.dumps(body)))
+    result = _wrk.run(url, script, duration=duration, connections=connections)
+    return {"rps": result.rps, "p50": _wrk.ms(result.p50_ms), "p90": _wrk.ms(result.p90_ms),
+            "p99": _wrk.ms(result.p99_ms), "non_2xx": result.non_2xx}  # fmt: skip
 
 
 def main() -> None:

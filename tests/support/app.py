@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from sark.api import create_app
 from sark.api.db import migrations
 from sark.core.settings import Settings
+from tests.support import secrets_scan
 
 BACKENDS = ("sqlite", "postgresql")
 TEST_ADMIN_PASSWORD = "admin-test-password"
@@ -28,6 +29,7 @@ def make_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
         "SARK_API_KEY_PEPPER": "test-api-key-pepper-0123456789",
         **(env or {}),
     }
+    secrets_scan.record_settings_env(environ)
     return Settings.from_env(environ, cwd=home)
 
 

@@ -25,6 +25,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from tests.support import secrets_scan
 from tests.support.app import TEST_ADMIN_PASSWORD
 
 USER_PASSWORD = "user-test-password"
@@ -36,7 +37,9 @@ def _check(response: Any, *expected: int) -> Any:
         request = f"{response.request.method} {response.request.url}"
         msg = f"{request} -> {response.status_code}: {response.text}"
         raise AssertionError(msg)
-    return response.json() if response.content else None
+    body = response.json() if response.content else None
+    secrets_scan.record_response(body, "api")  # tokens and keys the API hands out
+    return body
 
 
 async def bearer(client: Any, username: str, password: str) -> dict[str, str]:
@@ -80,6 +83,7 @@ async def create_user(
     }
     if email is not None:
         payload["email"] = email
+    secrets_scan.record(password, "user password")
     user: dict[str, Any] = _check(
         await client.post("/api/v1/users", json=payload, headers=admin), 201
     )

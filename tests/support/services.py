@@ -238,6 +238,47 @@ def fixture_redis_server_url() -> Iterator[str]:
         _stop(process)
 
 
+class RedisServer:
+    """A private Redis server a test may kill and start again on the same port."""
+
+    def __init__(self, binary: str, port: int) -> None:
+        self.binary = binary
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server (again) on the same port, empty (no persistence)."""
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(lambda: _port_open(self.port), "redis-server")
+
+    def kill(self) -> None:
+        """SIGKILL the server (connections are cut, nothing is saved)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[RedisServer]:
+    """A fresh Redis server of the test's own (skips when redis-server is not installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("Redis", "install redis-server to start a private server")
+    server = RedisServer(binary, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            _stop(server.process)
+
+
 @pytest.fixture(name="redis_url")
 async def fixture_redis_url(redis_server_url: str) -> str:
     """The Redis URL, with the database emptied so no test sees another's keys."""

@@ -25,7 +25,9 @@ from sark.api.domain.identity.middleware import (
     public_path_patterns,
 )
 from sark.api.errors import exception_handlers
+from sark.api.limits import RejectNulMiddleware, limited_request_class
 from sark.api.observability.middleware import ObservabilityMiddleware
+from sark.api.openapi import declare_problem_responses
 from sark.api.plugins import PluginFactory
 from sark.api.routes import route_handlers
 from sark.api.runtime import Runtime, provide_runtime
@@ -33,6 +35,7 @@ from sark.core.settings import Settings
 from sark.core.version import VERSION
 
 MAX_REQUEST_BODY_BYTES = 1_048_576
+"""Default of ``SARK_MAX_BODY_BYTES`` (kept for importers; the setting is what applies)."""
 
 
 def create_app(
@@ -68,7 +71,7 @@ def create_app(
         SQLAlchemyPlugin(config=sqlalchemy_config(settings.database, runtime.engine)),
     ]
     extensions.extend(factory(settings) for factory in factories.values())
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
@@ -84,6 +87,7 @@ def create_app(
                 telemetry=runtime.telemetry,
                 log_access=settings.log.access,
             ),
+            RejectNulMiddleware,
             DefineMiddleware(
                 AuthenticationMiddleware,
                 exclude=public_path_patterns(),
@@ -99,7 +103,10 @@ def create_app(
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(path="/")],
         ),
-        request_max_body_size=MAX_REQUEST_BODY_BYTES,
+        request_max_body_size=settings.limits.max_body_bytes,
+        request_class=limited_request_class(settings.limits),
         debug=False,
         logging_config=None,  # logging is configured once by the process (CLI or ASGI factory)
     )
+    declare_problem_responses(app)
+    return app

@@ -170,6 +170,21 @@ OPTIONS: Final[tuple[Option, ...]] = (
            maximum=65535, doc="Port `sark serve` listens on."),
     Option(key="server.workers", env="SARK_WORKERS", kind="int", default=1, minimum=1,
            maximum=64, doc="Worker processes started by `sark serve`."),
+    Option(key="server.shutdown_timeout_seconds", env="SARK_SHUTDOWN_TIMEOUT_SECONDS",
+           kind="int", default=30, minimum=1, maximum=3600,
+           doc="Longest wait for a worker to stop gracefully (finish requests, flush the "
+               "audit queue) before `sark serve` kills it."),
+    # -- request limits (sark.api.limits)
+    Option(key="limits.max_body_bytes", env="SARK_MAX_BODY_BYTES", kind="int",
+           default=1_048_576, minimum=1024, maximum=1_073_741_824,
+           doc="Largest request body accepted; larger ones get 413."),
+    Option(key="limits.max_json_depth", env="SARK_MAX_JSON_DEPTH", kind="int", default=32,
+           minimum=2, maximum=200,
+           doc="Deepest nesting of objects and arrays in a JSON body; deeper ones get 400."),
+    Option(key="limits.max_json_nodes", env="SARK_MAX_JSON_NODES", kind="int",
+           default=100_000, minimum=10, maximum=100_000_000,
+           doc="Most values and object keys in a JSON body (bounds policy parameter maps "
+               "and batches); larger ones get 400."),
     # -- storage
     Option(key="database.url", env="SARK_DATABASE_URL", kind="secret", default=None,
            doc="SQLAlchemy URL: `sqlite:///path` or `postgresql://user:pass@host/db`; "

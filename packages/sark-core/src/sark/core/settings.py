@@ -37,6 +37,15 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     host: str
     port: int
     workers: int
+    shutdown_timeout_seconds: int = 30
+
+
+class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Bounds on what one request may ask of the service."""
+
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    max_json_nodes: int = 100_000
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -233,6 +242,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     siem: SiemSettings
     features: FeatureFlags
     flags: FlagSyncSettings = FlagSyncSettings()
+    limits: LimitsSettings = LimitsSettings()
     warnings: tuple[str, ...] = ()
     """Non-fatal remarks found while loading (unknown keys in config.yaml)."""
 

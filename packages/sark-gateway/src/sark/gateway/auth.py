@@ -33,6 +33,8 @@ GATEWAY_PRINCIPAL: Final = Principal(
     auth_method="gateway_key",
 )
 """The principal of requests made with the shared ``GATEWAY_API_KEY``."""
+PEP_KEY_OWNERS: Final = frozenset({Role.ADMIN, Role.SERVICE})
+"""Owner roles whose ``gateway`` API keys may act as policy enforcement points."""
 
 
 class GatewayKey:
@@ -156,13 +158,18 @@ async def pep_caller(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     """Gateway on, then a policy enforcement point: a ``gateway`` API key or an admin."""
     state_of(connection).require_gateway()
     principal = await authenticate(connection, gateway_key=True)
-    if principal.scopes is not None and "gateway" in principal.scopes:
+    if principal.auth_method == "gateway_key":
         return
-    if principal.scopes is None and principal.role is Role.ADMIN:
+    # A PEP asks about any subject; a scope only narrows its owner's rights, so the key
+    # must belong to an admin or a service account, and an agent is never a PEP.
+    if principal.auth_method == "api_key":
+        if principal.has_scope("gateway") and principal.role in PEP_KEY_OWNERS:
+            return
+    elif principal.auth_method != "agent_token" and principal.role is Role.ADMIN:
         return
     raise PermissionDeniedError(
         "decision APIs are for policy enforcement points: use an API key with the "
-        "'gateway' scope (or an admin account)"
+        "'gateway' scope owned by an admin or service account (or an admin account)"
     )
 
 

@@ -137,7 +137,7 @@ class RegistryClient:
             if not retry:
                 break
             if attempt + 1 < attempts:
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter only
+                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311  # jitter  # nosec B311
                 delay *= 2
         msg = f"the MCP Gateway Registry failed on {path}: {last}"
         raise DependencyUnavailableError(msg)

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Final
 
-__version__: Final = "1.0.0.dev0"
+__version__: Final = "1.4.0"
 
 _REVISION_HEX_LEN: Final = 16
 

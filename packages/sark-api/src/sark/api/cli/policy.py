@@ -6,7 +6,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
+import subprocess  # runs only the `opa` binary (sark test-policy)  # nosec B404
 import tempfile
 import time
 from collections.abc import Iterator
@@ -59,7 +59,7 @@ def run_opa(tree: Path) -> list[dict[str, Any]]:
     binary = opa_binary()
     if binary is None:
         fail("the opa binary is not on PATH; install OPA or run with --use-rust")
-    completed = subprocess.run(  # noqa: S603 - a fixed binary and our own arguments
+    completed = subprocess.run(  # noqa: S603  # fixed binary, our arguments  # nosec B603
         [binary, "test", str(tree), "--format", "json"],
         capture_output=True,
         text=True,

@@ -54,6 +54,9 @@ def serve(host: str | None, port: int | None, workers: int | None, reload: bool)
         log_enabled=True,
         log_dictconfig=logging_dictconfig(settings.log),
         respawn_failed_workers=True,
+        # granian waits forever for a worker that got SIGTERM while still starting up (it
+        # then finishes starting and keeps serving); bound the wait, then kill it.
+        workers_kill_timeout=settings.server.shutdown_timeout_seconds,
     ).serve()
 
 

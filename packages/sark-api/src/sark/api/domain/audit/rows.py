@@ -21,7 +21,7 @@ class AuditRow(AuditEvent, frozen=True, kw_only=True):
     id: str
     """UUIDv7 (canonical text form); the primary key that makes replays idempotent."""
     seq: int
-    """Increasing per writer, continued across restarts (it starts at the clock in µs)."""
+    """Increasing per writer, continued across restarts (it starts at the clock in ns)."""
 
 
 _encoder = msgspec.json.Encoder(enc_hook=str)

@@ -9,7 +9,7 @@ Layout (``$SARK_HOME/audit-spool`` by default)::
       rejected/                   rows the database refused one by one (kept, never dropped)
 
 Segment names are zero-padded sequence numbers, and sequence numbers start at the clock in
-microseconds, so sorting directories and then segments by name replays events in the order
+nanoseconds, so sorting directories and then segments by name replays events in the order
 they were recorded, across processes and restarts. A directory whose lock can be taken
 belongs to a process that has exited; the next writer adopts and replays it.
 
@@ -109,7 +109,7 @@ class Spool:
             path = self.root / f"{first_seq:020d}-{os.getpid()}"
             path.mkdir(exist_ok=True)
             lock = _try_lock(path)
-            if lock is None:  # pragma: no cover - same pid and µs twice
+            if lock is None:  # pragma: no cover - same pid and ns twice
                 msg = f"audit spool directory {path} is locked by another writer"
                 raise RuntimeError(msg)
             self._own = _Owned(path, lock)

@@ -100,8 +100,9 @@ class AuditWriter:
         self.forwarders = forwarders or ForwarderSet(())
         self.metrics = _Metrics(telemetry)
         self._queue: deque[tuple[float, AuditRow]] = deque()
-        # Sequence numbers start at the clock in µs so they keep growing across restarts.
-        self._seq = time.time_ns() // 1000
+        # Sequence numbers start at the clock in ns: they keep growing across restarts, and
+        # writers started even a millisecond apart get ranges a million events apart.
+        self._seq = time.time_ns()
         self._first_seq = self._seq
         self._wake = asyncio.Event()
         self._space = asyncio.Event()

@@ -42,7 +42,7 @@ class ApiKeyController(Controller):
         principal: NamedDependency[Principal],
         db_session: NamedDependency[AsyncSession],
         cursor: FromQuery[str | None] = None,
-        limit: FromQuery[Limit] = DEFAULT_LIMIT,
+        limit: Limit = DEFAULT_LIMIT,
     ) -> ApiKeyPage:
         """The caller's keys (admins: every key), without secrets."""
         keys = ApiKeyService(session=db_session)

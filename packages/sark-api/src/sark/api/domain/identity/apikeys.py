@@ -9,6 +9,7 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 
+from sark.api.domain.audit.guards import KEY_OWNERS as AUDIT_KEY_OWNERS
 from sark.api.domain.identity.context import Identity
 from sark.api.domain.identity.guards import SCOPES
 from sark.api.domain.identity.models import ApiKey, Team
@@ -52,6 +53,11 @@ class ApiKeyService(SQLAlchemyAsyncRepositoryService[ApiKey]):
             raise ValidationError(msg)
         if "admin" in scopes and principal.role is not Role.ADMIN:
             raise PermissionDeniedError("only an admin may grant the 'admin' scope")
+        if "audit:read" in scopes and principal.role not in AUDIT_KEY_OWNERS:
+            # A scope narrows its owner's rights, never widens them (issue 9: scope widening).
+            raise PermissionDeniedError(
+                "only an admin, security_admin or service account may grant 'audit:read'"
+            )
         team_id = await self._team_id(principal, data.team)
         key_id, secret, presented = generate_api_key()
         expires = (
@@ -104,6 +110,9 @@ class ApiKeyService(SQLAlchemyAsyncRepositoryService[ApiKey]):
     async def rotate(self, identity: Identity, principal: Principal, key_id: UUID) -> ApiKeyCreated:
         """Replace a key's id and secret: the old key stops working at once."""
         key = await self.visible(principal, key_id)
+        if not principal.is_admin and key.owner_id != owner_of(principal):
+            # Rotation hands out the new secret: only the owner (or an admin) may hold it.
+            raise PermissionDeniedError("only the owner of a key (or an admin) may rotate it")
         if key.revoked_at is not None:
             raise ValidationError("a revoked key cannot be rotated; create a new one")
         old = key.key_id

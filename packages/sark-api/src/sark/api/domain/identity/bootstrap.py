@@ -6,6 +6,7 @@ import logging
 import secrets
 import sys
 
+from advanced_alchemy.exceptions import IntegrityError as WrappedIntegrityError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sark.api.domain.identity.context import Identity
 from sark.api.domain.identity.models import User
 from sark.api.domain.identity.services import UserService
+from sark.core.errors import ConflictError
 from sark.core.models import Role
 
 ADMIN_USERNAME = "admin"
@@ -36,8 +38,9 @@ async def ensure_admin(identity: Identity) -> bool:
                 display_name="Administrator",
             )
             await db.commit()
-        except IntegrityError:
-            # Another worker created it first.
+        except (IntegrityError, WrappedIntegrityError, ConflictError):
+            # Another worker created it first, between our count and our insert: the
+            # service's name check or the unique index (wrapped by advanced-alchemy) sees it.
             await db.rollback()
             return False
     identity.audit("user.create", resource="user:admin", details={"bootstrap": True})

@@ -62,6 +62,7 @@ class Identity:
         self._codec: JwtCodec | None = None
         self._hasher: ApiKeyHasher | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self.oidc: Any = None
         self.ldap: Any = None
 
@@ -118,9 +119,15 @@ class Identity:
     async def close(self) -> None:
         """Stop the sync and write pending last-used times."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Ask the loop to stop between syncs: cancelling it inside a query would drop
+            # the database connection without closing it (aiosqlite warns at exit).
+            self._stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=5)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         with contextlib.suppress(Exception):
             await self.flush_touches()
@@ -129,7 +136,10 @@ class Identity:
         interval = self.settings.auth.revocation_sync_seconds
         last = time.time()
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+            if self._stop.is_set():
+                return
             started = time.time()
             try:
                 await self._sync(last)

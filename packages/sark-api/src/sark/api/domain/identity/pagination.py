@@ -7,12 +7,14 @@ import binascii
 from typing import Annotated, Final
 from uuid import UUID
 
-import msgspec
+from litestar.params import QueryParameter
 
 from sark.core.errors import ValidationError
 
 DEFAULT_LIMIT: Final = 50
-Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (at most 500).")]
+"""A page size query parameter; use it bare (``limit: Limit = DEFAULT_LIMIT``): wrapped in
+``FromQuery`` its bounds were lost, and a negative limit reached the database."""
 
 
 def encode_cursor(last_id: UUID) -> str:

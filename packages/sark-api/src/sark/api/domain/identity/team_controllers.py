@@ -66,7 +66,7 @@ class TeamController(Controller):
         principal: NamedDependency[Principal],
         db_session: NamedDependency[AsyncSession],
         cursor: FromQuery[str | None] = None,
-        limit: FromQuery[Limit] = DEFAULT_LIMIT,
+        limit: Limit = DEFAULT_LIMIT,
     ) -> TeamPage:
         """Teams in creation order (admins see all; others the teams they belong to)."""
         teams = TeamService(session=db_session)

@@ -73,7 +73,7 @@ class UserController(Controller):
         self,
         db_session: NamedDependency[AsyncSession],
         cursor: FromQuery[str | None] = None,
-        limit: FromQuery[Limit] = DEFAULT_LIMIT,
+        limit: Limit = DEFAULT_LIMIT,
     ) -> UserPage:
         """Users in creation order; pass ``next_cursor`` back as ``cursor`` for more."""
         users = UserService(session=db_session)

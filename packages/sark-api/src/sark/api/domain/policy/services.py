@@ -124,6 +124,7 @@ class DecisionService:
         self._duration = telemetry.histogram(
             "sark_decision_duration_seconds", "Time to make one decision.", ("engine",)
         )
+        self._labelled: dict[tuple[bool, str], tuple[Any, Any]] = {}
         cache_requests = telemetry.counter(
             "sark_decision_cache_requests_total",
             "Decision-cache lookups (bypass: not cacheable or cache off).",
@@ -189,8 +190,12 @@ class DecisionService:
         self._time_bound = DEFAULT_TIME_BOUND | frozenset(extra)
 
     async def close(self) -> None:
-        """Let shadow evaluations in flight finish."""
+        """Let shadow evaluations in flight finish, then release the engines' threads."""
         await self.router.drain()
+        for engine in self.router.engines:
+            close = getattr(engine, "close", None)
+            if callable(close):
+                close()
 
     # ---------------------------------------------------------------- decisions
 
@@ -379,6 +384,17 @@ class DecisionService:
         outcome = "miss" if cache else "bypass"
         return self._finish(principal, action, facts, decision, started=started, cache=outcome)
 
+    def _children(self, allow: bool, engine: str) -> tuple[Any, Any]:
+        # labels() takes a lock and builds a tuple on every call; a decision costs a few
+        # microseconds, so the few (result, engine) children are looked up once.
+        key = (allow, engine)
+        found = self._labelled.get(key)
+        if found is None:
+            result = "allow" if allow else "deny"
+            found = (self._decisions.labels(result, engine), self._duration.labels(engine))
+            self._labelled[key] = found
+        return found
+
     def _failed(
         self, principal: Principal, action: str, facts: Facts, reason: str, started: float
     ) -> Decision:
@@ -403,8 +419,9 @@ class DecisionService:
         cache: str,
     ) -> Decision:
         elapsed = time.perf_counter() - started
-        self._decisions.labels("allow" if decision.allow else "deny", decision.engine).inc()
-        self._duration.labels(decision.engine).observe(elapsed)
+        counted, timed = self._children(decision.allow, decision.engine)
+        counted.inc()
+        timed.observe(elapsed)
         filtered = [
             path
             for obligation in decision.obligations

@@ -251,7 +251,7 @@ class Forwarder(abc.ABC):
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.options.max_backoff, self.options.backoff * 2.0 ** (attempt - 1))
-        return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not crypto
+        return base / 2 + random.uniform(0, base / 2)  # noqa: S311  # jitter  # nosec B311
 
     async def _deliver(self, batch: list[Document]) -> bool:
         body = self.encode(batch)

@@ -1,12 +1,21 @@
 """The in-process regorus engine of sark-native behind the decision-service protocol.
 
-Evaluation runs directly on the event loop: it takes microseconds and releases the GIL,
-so a thread hop would cost more than it saves.
+Evaluation runs on a small pool of threads (it releases the GIL), never on the event
+loop. regorus checks its time limit between instructions but not inside a builtin, so one
+call such as ``numbers.range(1, input.n)`` with a huge ``n`` can run for seconds past
+``timeout_ms``; on the loop it would stall every request of the worker. Off the loop,
+the request gets a timeout deny one second past the limit at the latest, and the worker
+keeps serving meanwhile;
+the pool's size bounds how many such runaway calls can hold threads at once, and further
+evaluations queue and time out (fail closed) rather than pile up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +59,12 @@ class NativeEngine:
         """Wrap ``module`` (``sark.native``); each evaluation is limited to ``timeout_ms``."""
         self._native = module
         self._timeout_ms = timeout_ms
+        # regorus's own timer stops loops at the limit; the extra second only catches a
+        # builtin that cannot be interrupted (see the module docstring)
+        self._deadline = timeout_ms / 1000 + 1.0
         self._engine: Any = None
         self._revision: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def revision(self) -> str | None:
@@ -81,12 +94,28 @@ class NativeEngine:
         if engine is None:
             msg = "no bundle loaded in the native engine"
             raise EngineError(msg, "engine_error:native_not_loaded")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sark-rego"
+            )
+        running = asyncio.get_running_loop().run_in_executor(
+            self._pool, engine.evaluate, f"data.{package}.decision", policy_input
+        )
         try:
-            return engine.evaluate(f"data.{package}.decision", policy_input)
+            return await asyncio.wait_for(running, self._deadline)
+        except TimeoutError:
+            msg = f"the native engine did not finish within {self._deadline:.3g} s"
+            raise EngineTimeoutError(msg) from None
         except self._native.PolicyTimeoutError as exc:
             raise EngineTimeoutError(str(exc)) from None
         except self._native.NativeError as exc:
             raise EngineError(str(exc), "engine_error:native_evaluation") from None
+
+    def close(self) -> None:
+        """Let go of the evaluation threads (a runaway evaluation finishes on its own)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     async def health(self) -> dict[str, Any]:
         """Healthy once a bundle is loaded."""

@@ -1,0 +1,77 @@
+# syntax=docker/dockerfile:1.7
+# SARK with the in-process Rego engine and decision cache: sark-core + sark-api + sark-native
+# (no OPA server needed; SARK_OPA_URL adds one as fallback / rollout target).
+#
+#   docker build -f deploy/docker/native.Dockerfile -t sark-native .  (from the repository root)
+#   docker run --read-only --tmpfs /tmp -v sark-data:/var/lib/sark -p 8000:8000 sark-native
+#
+# No secret is baked in: pass SARK_ADMIN_PASSWORD, SARK_JWT_SECRET, SARK_DATABASE_URL... at
+# run time (see docs/configuration.md and docs/operations/deploy.md).
+
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
+
+FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+FROM ${RUST_IMAGE} AS rust
+
+# ---------------------------------------------------------------- native: the sark-native wheel
+# The Rust toolchain is copied next to the same Python and glibc as the runtime image, so
+# maturin tags the wheel manylinux for exactly the glibc it will run on.
+FROM ${PYTHON_IMAGE} AS native
+# the C linker only, from the base image's Debian release (its security updates included)
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+COPY --from=uv /uv /usr/local/bin/uv
+ENV CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup PATH=/usr/local/cargo/bin:$PATH \
+    UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+COPY packages/ packages/
+RUN uv build --package sark-native --wheel --out-dir /tmp/dist \
+ && ls /tmp/dist/sark_native-*manylinux*.whl
+
+# ---------------------------------------------------------------- build: wheels + venv
+FROM ${PYTHON_IMAGE} AS build
+COPY --from=uv /uv /usr/local/bin/uv
+ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy PYTHON=/usr/local/bin/python3
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+COPY packages/ packages/
+COPY migrations/ migrations/
+COPY opa/ opa/
+COPY deploy/docker/build-venv.sh deploy/docker/build-venv.sh
+COPY --from=native /tmp/dist/ /tmp/dist/
+RUN sh deploy/docker/build-venv.sh native /opt/sark /tmp/dist \
+ && /opt/sark/bin/python -c "import sark.native as n; assert n.RUST_AVAILABLE, 'native engine missing'"
+
+# ---------------------------------------------------------------- runtime
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="sark-native" \
+      org.opencontainers.image.description="SARK: governance and authorization for MCP servers and tools" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --system --gid 10001 sark \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/sark --no-create-home \
+      --shell /usr/sbin/nologin sark \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/sark
+COPY --from=build /opt/sark /opt/sark
+COPY deploy/docker/healthcheck.py /opt/sark/healthcheck.py
+# Everything SARK writes (SQLite database, audit spool, generated keys, multi-process
+# metrics) lives under SARK_HOME, so the root file system can be mounted read-only.
+ENV PATH=/opt/sark/bin:$PATH \
+    SARK_HOME=/var/lib/sark \
+    SARK_HOST=0.0.0.0 \
+    SARK_PORT=8000 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+VOLUME ["/var/lib/sark"]
+WORKDIR /var/lib/sark
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "/opt/sark/healthcheck.py"]
+ENTRYPOINT ["sark"]
+CMD ["serve"]

@@ -1,0 +1,1 @@
+"""Load and soak harness (``python -m tests.load``)."""
