@@ -13,7 +13,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 STATIC_LUA = """
 wrk.method = "POST"
@@ -119,38 +119,24 @@ def parse(output: str) -> WrkResult:
     )
 
 
-def command(
-    url: str,
-    script: Path,
-    *,
-    duration: float,
-    connections: int,
-    threads: int = 2,
-    timeout: float = 10.0,
-) -> list[str]:
-    """The wrk command line."""
-    threads = max(1, min(threads, connections))
-    return [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s",
-        f"--timeout={timeout:g}s", "-s", str(script), url,
-    ]  # fmt: skip
+class WrkOptions(TypedDict, total=False):
+    """How wrk drives a URL: for how long, over how many connections and threads."""
+
+    duration: Required[float]
+    connections: Required[int]
+    threads: int
+    timeout: float
 
 
-def start(
-    url: str,
-    script: Path,
-    *,
-    duration: float,
-    connections: int,
-    threads: int = 2,
-    timeout: float = 10.0,
-) -> subprocess.Popen[str]:
+def start(url: str, script: Path, **options: Unpack[WrkOptions]) -> subprocess.Popen[str]:
     """Start wrk in the background (several endpoints are driven at once)."""
-    return subprocess.Popen(
-        command(url, script, duration=duration, connections=connections, threads=threads,
-                timeout=timeout),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    connections = options["connections"]
+    threads = max(1, min(options.get("threads", 2), connections))
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{options['duration']:g}s",
+        f"--timeout={options.get('timeout', 10.0):g}s", "-s", str(script), url,
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(process: subprocess.Popen[str]) -> WrkResult:
@@ -162,20 +148,9 @@ def finish(process: subprocess.Popen[str]) -> WrkResult:
     return parse(out)
 
 
-def run(
-    url: str,
-    script: Path,
-    *,
-    duration: float,
-    connections: int,
-    threads: int = 2,
-    timeout: float = 10.0,
-) -> WrkResult:
+def run(url: str, script: Path, **options: Unpack[WrkOptions]) -> WrkResult:
     """Run wrk in the foreground and return what it measured."""
-    return finish(
-        start(url, script, duration=duration, connections=connections, threads=threads,
-              timeout=timeout)
-    )  # fmt: skip
+    return finish(start(url, script, **options))
 
 
 def ms(value: float) -> str:

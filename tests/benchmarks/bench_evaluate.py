@@ -16,10 +16,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,62 +30,14 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests` importable
     sys.path.insert(0, str(ROOT))
 
 from tests.benchmarks import _wrk  # noqa: E402
+from tests.support.processes import SARK, answers, process_group  # noqa: E402
+from tests.support.processes import http_json as http  # noqa: E402
+from tests.support.services import free_port, opa_binary, wait_for  # noqa: E402
+
+from sark.api.domain.catalog.facts import DEFAULT_REFRESH_INTERVAL  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-password"
 USER_PASSWORD = "bench-user-password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        text = response.read()
-    return json.loads(text) if text else None
-
-
-def wait_ready(url: str, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(OSError, urllib.error.URLError),
-            urllib.request.urlopen(url, timeout=1) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"{what} did not become ready")
-
-
-def opa_binary() -> str:
-    found = shutil.which("opa") or str(Path.home() / "go" / "bin" / "opa")
-    if not Path(found).exists():
-        raise SystemExit("opa binary not found")
-    return found
-
-
-@contextlib.contextmanager
-def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @contextlib.contextmanager
@@ -108,9 +56,9 @@ def sark_server(home: Path, opa_url: str | None, cache: bool) -> Iterator[str]:
     env.pop("SARK_OPA_URL", None)
     if opa_url:
         env["SARK_OPA_URL"] = opa_url
-    with process([str(Path(sys.executable).parent / "sark"), "serve", "--workers", "2"], env):
+    with process_group([SARK, "serve", "--workers", "2"], env=env, stop_timeout=15):
         base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/health/ready", "sark")
+        wait_for(lambda: answers(f"{base}/health/ready"), "sark", 60)
         yield base
 
 
@@ -132,6 +80,8 @@ def seed(base: str) -> str:
              admin)  # fmt: skip
     token: str = http("POST", f"{base}/api/v1/auth/login",
                       {"username": "dev", "password": USER_PASSWORD})["access_token"]  # fmt: skip
+    # The other worker sees the new catalog within its documented refresh interval.
+    time.sleep(DEFAULT_REFRESH_INTERVAL + 0.5)
     return token
 
 
@@ -165,9 +115,12 @@ def main() -> None:
     rows = []
     opa_port = free_port()
     opa_url = f"http://127.0.0.1:{opa_port}"
-    with process([opa_binary(), "run", "--server", "--addr", f"127.0.0.1:{opa_port}",
-                  "--log-level", "error"]):  # fmt: skip
-        wait_ready(f"{opa_url}/health", "opa")
+    opa = opa_binary()
+    if opa is None:
+        raise SystemExit("opa binary not found (go install it, see .ci/run)")
+    with process_group([opa, "run", "--server", "--addr", f"127.0.0.1:{opa_port}",
+                        "--log-level", "error"], stop_timeout=15):  # fmt: skip
+        wait_for(lambda: answers(f"{opa_url}/health"), "opa", 60)
         for engine, cache in configs:
             with (
                 tempfile.TemporaryDirectory(prefix="sark-bench-") as tmp,

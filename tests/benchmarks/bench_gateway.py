@@ -22,8 +22,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,11 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests` importable
     sys.path.insert(0, str(ROOT))
 
 from tests.benchmarks import _wrk  # noqa: E402
+from tests.support.processes import SARK, answers, process_group  # noqa: E402
+from tests.support.processes import http_json as http  # noqa: E402
+from tests.support.services import free_port, wait_for  # noqa: E402
+
+from sark.api.domain.catalog.facts import DEFAULT_REFRESH_INTERVAL  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-password"
 USER_PASSWORD = "bench-user-password"
@@ -75,36 +78,6 @@ def app_absent() -> Litestar:
 # --------------------------------------------------------------------------- harness
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read()
-    return json.loads(text) if text else None
-
-
-def wait_ready(url: str, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(OSError, urllib.error.URLError),
-            urllib.request.urlopen(url, timeout=1) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"{what} did not become ready")
-
-
 @contextlib.contextmanager
 def server(home: Path, target: str, env_extra: dict[str, str]) -> Iterator[str]:
     port = free_port()
@@ -122,29 +95,18 @@ def server(home: Path, target: str, env_extra: dict[str, str]) -> Iterator[str]:
         "GATEWAY_SYNC_INTERVAL_SECONDS": "0",
         **env_extra,
     }
-    bindir = Path(sys.executable).parent
+    bindir = Path(SARK).parent
     home.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(bindir / "sark"), "db", "upgrade"], env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run([SARK, "db", "upgrade"], env=env, check=True, capture_output=True)
     command = [str(bindir / "granian"), "--interface", "asgi", "--factory", "--workers", "2",
                "--host", "127.0.0.1", "--port", str(port), "--no-ws", "--respawn-failed-workers",
                target]  # fmt: skip
-    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/health", "sark")
+    with process_group(command, env=env, cwd=ROOT, stop_timeout=15):
+        health = f"http://127.0.0.1:{port}/health"
+        wait_for(lambda: answers(health), "sark", 90)
         time.sleep(8)  # let the second worker finish its start-up too
-        wait_ready(f"{base}/health", "sark")
-        yield base
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        wait_for(lambda: answers(health), "sark", 90)
+        yield f"http://127.0.0.1:{port}"
 
 
 def seed(base: str, tools: int = 100) -> dict[str, str]:
@@ -166,6 +128,8 @@ def seed(base: str, tools: int = 100) -> dict[str, str]:
     with contextlib.suppress(urllib.error.HTTPError):
         key = http("POST", f"{base}/api/v1/api-keys", {"name": "pep", "scopes": ["gateway"]},
                    admin)["key"]  # fmt: skip
+    # The other worker sees the new catalog within its documented refresh interval.
+    time.sleep(DEFAULT_REFRESH_INTERVAL + 0.5)
     return {"admin": admin, "dev": dev, "pep": key}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
@@ -10,11 +9,9 @@ import yaml
 from sark.api.runtime import Runtime
 from tests.deploy.tools import DEPLOY, run, tool
 from tests.support.app import make_settings, migrate
+from tests.support.metrics import metric_names, sample_names
 
 RULES = DEPLOY / "prometheus"
-HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
-PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
-                "or", "unless", "offset"}  # fmt: skip
 REQUIRED = {
     "error rate": "sark_http_requests_total",
     "p99 decision latency": "sark_decision_duration_seconds_bucket",
@@ -24,21 +21,6 @@ REQUIRED = {
     "shadow divergence": "policy_shadow_divergence_total",
     "forwarder circuit": "sark_siem_circuit_state",
 }
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects (functions, label sets and keywords removed)."""
-    text = re.sub(r'"[^"]*"', "", expr)
-    text = re.sub(r"\{[^}]*\}", "", text)
-    text = re.sub(r"\[[^\]]*\]", "", text)
-    text = re.sub(r"\b(by|without)\s*\([^)]*\)", "", text)
-    names = set()
-    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        following = text[match.end() :].lstrip()
-        if following.startswith("(") or match.group() in PROMQL_WORDS:
-            continue
-        names.add(match.group())
-    return names
 
 
 def rule_expressions() -> dict[str, str]:
@@ -54,15 +36,7 @@ async def exported_names(tmp_path: Path) -> set[str]:
     runtime = Runtime.build(settings)
     await runtime.start()
     try:
-        names: set[str] = set()
-        for family in runtime.telemetry.registry.collect():
-            if family.type == "counter":
-                names.add(f"{family.name}_total")
-            elif family.type == "histogram":
-                names.update(family.name + suffix for suffix in HISTOGRAM_SUFFIXES)
-            else:
-                names.add(family.name)
-        return names
+        return sample_names(runtime.telemetry.registry)
     finally:
         await runtime.close()
 

@@ -37,9 +37,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.support.processes import SARK, answers, children, stop_group
 from tests.support.services import free_port, opa_binary, unavailable, wait_for
 
-BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "faults-admin-password"
 USER_PASSWORD = "faults-user-password"
 SENSITIVITIES = ("low", "medium", "high", "critical")
@@ -75,11 +75,7 @@ class OpaServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_for(self._healthy, "opa")
-
-    def _healthy(self) -> bool:
-        with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
-            return bool(response.status == 200)
+        wait_for(lambda: answers(f"{self.url}/health"), "opa")
 
     def kill(self) -> None:
         """SIGKILL OPA: every policy it held is gone."""
@@ -114,20 +110,6 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_text()
-            # the command name may contain spaces: fields start after the last ")"
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                found.append(int(entry.name))
-    return sorted(found)
-
-
 class SarkProcess:
     """``sark serve`` in a subprocess (its own process group), logging to a file."""
 
@@ -155,7 +137,7 @@ class SarkProcess:
 
     def upgrade(self) -> None:
         """``sark db upgrade`` with this process's environment."""
-        result = subprocess.run([str(BIN / "sark"), "db", "upgrade"], env=self.env,
+        result = subprocess.run([SARK, "db", "upgrade"], env=self.env,
                                 cwd=self.home, capture_output=True, text=True, timeout=120,
                                 check=False)  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
@@ -164,7 +146,7 @@ class SarkProcess:
         """Start serving; returns once every worker answers."""
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
-                [str(BIN / "sark"), "serve", "--port", str(self.port), "--workers",
+                [SARK, "serve", "--port", str(self.port), "--workers",
                  str(self.workers)],
                 cwd=self.home,
                 env=self.env,
@@ -178,8 +160,7 @@ class SarkProcess:
         wait_for(self._all_ready, "every sark worker", timeout=120)
 
     def _live(self) -> bool:
-        with urllib.request.urlopen(f"{self.base}/health/live", timeout=2) as response:
-            return bool(response.status == 200)
+        return answers(f"{self.base}/health/live")
 
     def _all_ready(self) -> bool:
         # 20 fresh connections in a row answer: both workers accept (the kernel spreads them).
@@ -194,7 +175,7 @@ class SarkProcess:
     def worker_pids(self) -> list[int]:
         """Pids of the worker processes (children of the main process running Python)."""
         pids = []
-        for child in _children(self.pid):
+        for child in children(self.pid):
             with contextlib.suppress(OSError):
                 if b"python" in Path(f"/proc/{child}/cmdline").read_bytes().lower() or (
                     Path(f"/proc/{child}/exe").resolve() == Path(sys.executable).resolve()
@@ -216,12 +197,8 @@ class SarkProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole process group (cleanup)."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_group(self.process, timeout=0)
 
     def log_text(self) -> str:
         """Everything the service wrote so far."""

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.services import free_port, private_postgres, wait_for
+from tests.support.processes import SARK, answers, group_pids, process_group
+from tests.support.services import fresh_database, private_postgres, redis_server, wait_for
 
 ADMIN_PASSWORD = "load-admin-password"
 JWT_SECRET = "load-jwt-secret-0123456789abcdef0123456789"
 API_KEY_PEPPER = "load-api-key-pepper-0123456789"
-SARK = str(Path(sys.executable).parent / "sark")
 
 
 @dataclass
@@ -39,62 +35,14 @@ def _as_asyncpg(url: str) -> str:
 
 @contextlib.contextmanager
 def _postgres() -> Iterator[str]:
-    """A fresh database: in ``SARK_TEST_DATABASE_URL``'s server, else a private server."""
+    """A fresh database in ``SARK_TEST_DATABASE_URL``'s server, else a private durable server."""
     url = os.environ.get("SARK_TEST_DATABASE_URL")
     if url is None:
         with private_postgres() as server:
             yield server.url
         return
-    import asyncio
-
-    import asyncpg
-
-    name = f"sark_load_{uuid.uuid4().hex[:10]}"
-    admin = url.replace("+asyncpg", "")
-
-    async def execute(statement: str) -> None:
-        connection = await asyncpg.connect(admin)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextlib.contextmanager
-def _redis() -> Iterator[str]:
-    """``SARK_TEST_REDIS_URL`` (database 0), else a private redis-server."""
-    url = os.environ.get("SARK_TEST_REDIS_URL")
-    if url is not None:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (or set SARK_TEST_REDIS_URL)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: _port_open(port), "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    with fresh_database(url, "sark_load") as database:
+        yield database
 
 
 @contextlib.contextmanager
@@ -103,7 +51,7 @@ def backend(name: str) -> Iterator[Backend]:
     if name == "sqlite":
         yield Backend("sqlite")
         return
-    with _postgres() as database, _redis() as redis:
+    with _postgres() as database, redis_server() as redis:
         yield Backend("postgres", _as_asyncpg(database), redis)
 
 
@@ -182,48 +130,16 @@ class RssSampler:
         return before[-1] if before else self.samples[0][1]
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Processes of process group ``pgid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) == pgid:
-                found.append(int(entry.name))
-    return found
-
-
-def _ready(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
-
-
 @contextlib.contextmanager
 def serve(env: dict[str, str], workers: int, log: Path) -> Iterator[tuple[str, int]]:
     """Run ``sark serve --workers N``; yields its base URL and process group id."""
     base = f"http://127.0.0.1:{env['SARK_PORT']}"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [SARK, "serve", "--workers", str(workers)], env=env, stdout=output,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        wait_for(lambda: _ready(f"{base}/health/ready"), "sark serve", timeout=120)
+    with process_group([SARK, "serve", "--workers", str(workers)], env=env, log=log) as process:
+        wait_for(lambda: answers(f"{base}/health/ready"), "sark serve", timeout=120)
         # Every worker must be up before load starts: wait until all of them are listed.
         wait_for(lambda: len(group_pids(process.pid)) > workers, "sark workers", timeout=60)
         time.sleep(3)
         yield base, process.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def audit_backlog(base: str) -> float | None:

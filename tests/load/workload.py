@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -74,30 +75,34 @@ def _callers(world: World) -> list[SeededUser]:
     return [u for u in world.users if u.role != "service"]
 
 
-def authorize_pool(world: World, rng: random.Random, size: int = 4000) -> list[Request]:
-    """Gateway authorize questions."""
+def _tool_calls(
+    world: World, rng: random.Random, size: int, path: str, body: Callable[..., dict[str, Any]]
+) -> list[Request]:
+    """``size`` posts to ``path`` of one caller's tool call each, shaped by ``body``."""
     users = _callers(world)
     pool = []
     for _ in range(size):
         user = rng.choice(users)
         server, tool = _pick(rng, world, user)
-        body = {"action": "gateway:tool:invoke", "server_name": server.name, "tool_name": tool,
-                "parameters": _parameters(rng)}  # fmt: skip
-        pool.append(("POST", "/api/v1/gateway/authorize", _headers(user.token), json.dumps(body)))
+        payload = body(server=server.name, tool=tool, parameters=_parameters(rng))
+        pool.append(("POST", path, _headers(user.token), json.dumps(payload)))
     return pool
+
+
+def authorize_pool(world: World, rng: random.Random, size: int = 4000) -> list[Request]:
+    """Gateway authorize questions."""
+    return _tool_calls(world, rng, size, "/api/v1/gateway/authorize",
+                       lambda server, tool, parameters: {
+                           "action": "gateway:tool:invoke", "server_name": server,
+                           "tool_name": tool, "parameters": parameters})  # fmt: skip
 
 
 def evaluate_pool(world: World, rng: random.Random, size: int = 4000) -> list[Request]:
     """1.0 policy evaluations."""
-    users = _callers(world)
-    pool = []
-    for _ in range(size):
-        user = rng.choice(users)
-        server, tool = _pick(rng, world, user)
-        body = {"action": "tool:invoke", "server": server.name, "tool": tool,
-                "parameters": _parameters(rng)}  # fmt: skip
-        pool.append(("POST", "/api/v1/policy/evaluate", _headers(user.token), json.dumps(body)))
-    return pool
+    return _tool_calls(world, rng, size, "/api/v1/policy/evaluate",
+                       lambda server, tool, parameters: {
+                           "action": "tool:invoke", "server": server, "tool": tool,
+                           "parameters": parameters})  # fmt: skip
 
 
 def authzen_pool(world: World, rng: random.Random, size: int = 120) -> list[Request]:

@@ -11,10 +11,8 @@ Run alone with ``uv run pytest -m schemathesis``.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import tempfile
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +31,7 @@ from schemathesis.python import asgi
 from tests.compatibility.gateway_support import ENABLED, INSTALLED, gateway_settings
 from tests.support.app import TEST_ADMIN_PASSWORD
 from tests.support.identity import USER_PASSWORD
+from tests.support.services import fresh_database
 
 from sark.api import create_app
 from sark.api.db import migrations
@@ -67,18 +66,6 @@ SESSION_ENDING = frozenset({"logout", "logoutAll"})
 UNLIMITED = {"SARK_RATE_LIMIT_USER_PER_MINUTE": "0", "SARK_RATE_LIMIT_API_KEY_PER_MINUTE": "0"}
 
 
-async def _create_database(server_url: str) -> str:
-    import asyncpg
-
-    name = f"sark_fuzz_{uuid.uuid4().hex[:12]}"
-    connection = await asyncpg.connect(server_url.replace("+asyncpg", ""))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return f"{server_url.rsplit('/', 1)[0]}/{name}"
-
-
 @pytest.fixture(name="fuzz_database_url", scope="module", params=["sqlite", "postgresql"])
 def fixture_fuzz_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A database for the fuzzed app, kept for the whole module (one app per backend)."""
@@ -87,7 +74,8 @@ def fixture_fuzz_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
             yield f"sqlite:///{Path(tmp) / 'fuzz.db'}"
         return
     server_url: str = request.getfixturevalue("postgres_server_url")
-    yield asyncio.run(_create_database(server_url))
+    with fresh_database(server_url, "sark_fuzz") as url:
+        yield url
 
 
 @pytest.fixture(name="fuzz_app", scope="module")

@@ -8,6 +8,7 @@ CI installs every service, so a missing one is a broken pipeline, not an optiona
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -180,15 +181,22 @@ def private_postgres() -> Iterator[PostgresServer]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", name="postgres_server_url")
-def fixture_postgres_server_url() -> Iterator[str]:
-    """URL of a PostgreSQL server's maintenance database (``postgres``)."""
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """``SARK_TEST_DATABASE_URL`` (a server's maintenance database), else a server of our own."""
     url = os.environ.get("SARK_TEST_DATABASE_URL")
     if url:
         yield url
         return
     with _start_postgres() as started:
         yield started
+
+
+@pytest.fixture(scope="session", name="postgres_server_url")
+def fixture_postgres_server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server's maintenance database (``postgres``)."""
+    with postgres_server() as url:
+        yield url
 
 
 async def _admin(server_url: str, statement: str) -> None:
@@ -201,41 +209,35 @@ async def _admin(server_url: str, statement: str) -> None:
         await connection.close()
 
 
+def _database_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def _database_url(server_url: str, name: str) -> str:
+    return f"{server_url.rsplit('/', 1)[0]}/{name}"
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str, prefix: str = "sark_test") -> Iterator[str]:
+    """A new, empty database on ``server_url``, dropped afterwards (outside an event loop)."""
+    name = _database_name(prefix)
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield _database_url(server_url, name)
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(name="postgres_url")
 async def fixture_postgres_url(postgres_server_url: str) -> Iterator[str]:  # type: ignore[misc]
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"sark_test_{uuid.uuid4().hex[:12]}"
+    name = _database_name("sark_test")
     await _admin(postgres_server_url, f'CREATE DATABASE "{name}"')
-    base = postgres_server_url.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
+    yield _database_url(postgres_server_url, name)
     await _admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------- Redis
-
-
-@pytest.fixture(scope="session", name="redis_server_url")
-def fixture_redis_server_url() -> Iterator[str]:
-    """URL of a Redis server (database 0 is flushed by ``redis_url`` before each test)."""
-    url = os.environ.get("SARK_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("Redis", "set SARK_TEST_REDIS_URL or install redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: _port_open(port), "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        _stop(process)
 
 
 class RedisServer:
@@ -277,6 +279,26 @@ def private_redis() -> Iterator[RedisServer]:
     finally:
         if server.process is not None:
             _stop(server.process)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """``SARK_TEST_REDIS_URL``, else a Redis server of our own (database 0)."""
+    url = os.environ.get("SARK_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    if shutil.which("redis-server") is None:
+        unavailable("Redis", "set SARK_TEST_REDIS_URL or install redis-server")
+    with private_redis() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session", name="redis_server_url")
+def fixture_redis_server_url() -> Iterator[str]:
+    """URL of a Redis server (database 0 is flushed by ``redis_url`` before each test)."""
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture(name="redis_url")

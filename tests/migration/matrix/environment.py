@@ -12,11 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tests.migration.matrix.releases import Build
+from tests.support.processes import answers, process_group
 from tests.support.services import free_port, wait_for
 
 ADMIN_PASSWORD = "matrix-admin-password"
@@ -101,42 +101,18 @@ class SarkEnvironment:
         """Run ``sark serve`` on a free loopback port; yields its base URL."""
         port = free_port()
         log = self.home / f"serve-{port}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [str(self.path / "bin" / "sark"), "serve", "--host", "127.0.0.1",
-                 "--port", str(port)],
-                cwd=self.home,
-                env={**_clean_environ(), **self.config, **(env or {})},
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        command = [str(self.path / "bin" / "sark"), "serve", "--host", "127.0.0.1",
+                   "--port", str(port)]  # fmt: skip
+        environment = {**_clean_environ(), **self.config, **(env or {})}
         base = f"http://127.0.0.1:{port}"
-        try:
+        with process_group(command, env=environment, cwd=self.home, log=log) as process:
+            ready = f"{base}/health/ready"
             with contextlib.suppress(TimeoutError):
-                wait_for(lambda: process.poll() is not None or _ready(base), "sark serve", 60)
-            if process.poll() is not None or not _ready_now(base):
+                wait_for(lambda: process.poll() is not None or answers(ready), "sark serve", 60)
+            if process.poll() is not None or not answers(ready):
                 msg = f"sark serve did not start: {log.read_text()[-3000:]}"
                 raise AssertionError(msg)
             yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _ready(base: str) -> bool:
-    with urllib.request.urlopen(f"{base}/health/ready", timeout=2) as response:
-        return bool(response.status == 200)
-
-
-def _ready_now(base: str) -> bool:
-    try:
-        return _ready(base)
-    except OSError:
-        return False
 
 
 def _uv(*args: str) -> str:

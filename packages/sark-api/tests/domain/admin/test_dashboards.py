@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.app import make_settings
+from tests.support.metrics import HISTOGRAM_SUFFIXES, metric_names, sample_names
 
 from sark.api.domain.admin.metrics import METRIC_NAMES
 from sark.api.runtime import Runtime
@@ -21,39 +21,13 @@ GUIDE_METRICS = {
     "feature_flag_assignments_total", "rust_cache_size_entries", "implementation_fallback_total",
     "policy_shadow_divergence_total",
 }  # fmt: skip
-PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
-                "or", "unless", "offset"}  # fmt: skip
-HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects (functions, label sets and keywords removed)."""
-    text = re.sub(r'"[^"]*"', "", expr)
-    text = re.sub(r"\{[^}]*\}", "", text)
-    text = re.sub(r"\[[^\]]*\]", "", text)
-    text = re.sub(r"\b(by|without)\s*\([^)]*\)", "", text)
-    names = set()
-    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        following = text[match.end() :].lstrip()
-        if following.startswith("(") or match.group() in PROMQL_WORDS:
-            continue
-        names.add(match.group())
-    return names
 
 
 async def exported_names(tmp_path: Path) -> set[str]:
     """Every sample name the app's registry can expose (counters, gauges, histograms)."""
     runtime = Runtime.build(make_settings(tmp_path))
     try:
-        names: set[str] = set()
-        for family in runtime.telemetry.registry.collect():
-            if family.type == "counter":
-                names.add(f"{family.name}_total")
-            elif family.type == "histogram":
-                names.update(family.name + suffix for suffix in HISTOGRAM_SUFFIXES)
-            else:
-                names.add(family.name)
-        return names
+        return sample_names(runtime.telemetry.registry)
     finally:
         await runtime.http.aclose()
         await runtime.engine.dispose()

@@ -16,11 +16,8 @@ import asyncio
 import contextlib
 import itertools
 import os
-import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +27,11 @@ import httpx
 import pytest
 from redis import Redis
 from tests.support.app import TEST_ADMIN_PASSWORD
-from tests.support.services import free_port, wait_for
+from tests.support.processes import SARK, process_group
+from tests.support.services import free_port, fresh_database, wait_for
 
 from sark.api.domain.policy.engines.native import native_module
 
-SARK = str(Path(sys.executable).parent / "sark")
 BOUND_SECONDS = 1.0
 """Documented: with Redis every replica applies a change (and a rollback) within 1 s."""
 POLL_SECONDS = 0.01
@@ -49,21 +46,6 @@ CHANNEL = "sark:flags"
 def _env(**extra: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("SARK_", "GATEWAY_", "A2A_"))}
     return {**keep, **extra}
-
-
-def _descendants(pid: int) -> list[int]:
-    """Process ids below ``pid`` (granian's workers), read from /proc."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 @dataclass
@@ -83,16 +65,6 @@ class Replica:
     def log(self) -> Path:
         return self.home / "serve.log"
 
-    def start(self, env: dict[str, str]) -> None:
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(
-                [SARK, "serve", "--port", str(self.port)],
-                cwd=self.home,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-
     def live(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
@@ -103,56 +75,21 @@ class Replica:
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
-    def stop(self) -> None:
-        """SIGTERM the server, then SIGKILL it and its workers by pid if they linger."""
-        process = self.process
-        if process is None:
-            return
-        children = _descendants(process.pid)
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
 
 @contextlib.contextmanager
 def running(replicas: list[Replica], env: dict[str, str]) -> Iterator[None]:
-    try:
+    with contextlib.ExitStack() as stack:
         for replica in replicas:  # started together, like a rolling deployment
-            replica.start({**env, "SARK_HOME": str(replica.home / ".sark")})
+            replica.process = stack.enter_context(
+                process_group(
+                    [SARK, "serve", "--port", str(replica.port)], cwd=replica.home,
+                    env={**env, "SARK_HOME": str(replica.home / ".sark")}, log=replica.log,
+                    stop_timeout=15,
+                )
+            )  # fmt: skip
         for replica in replicas:
             wait_for(replica.live, f"sark serve ({replica.name})", STARTUP_SECONDS)
         yield
-    finally:
-        for replica in replicas:
-            replica.stop()
-
-
-@contextlib.contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new PostgreSQL database on ``server_url`` for this module, dropped afterwards."""
-    import asyncpg
-
-    name = f"sark_processes_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(server_url.replace("+asyncpg", ""))
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(name="replicas", scope="module")
@@ -171,7 +108,7 @@ def fixture_replicas(
     root = tmp_path_factory.mktemp("replicas")
     with Redis.from_url(redis_server_url) as redis:
         redis.flushdb()
-    with fresh_database(postgres_server_url) as database_url:
+    with fresh_database(postgres_server_url, "sark_processes") as database_url:
         env = _env(
             SARK_DATABASE_URL=database_url,
             SARK_REDIS_URL=redis_server_url,
