@@ -52,12 +52,19 @@ async def test_native_cache_behind_the_protocol() -> None:
     from sark.api.domain.policy.cache import NativeCache
 
     cache = NativeCache(native.Cache, 10, 300)
-    await cache.set("k", entry(), 60)
+    stored = entry()
+    await cache.set("k", stored, 60)
     got = await cache.get("k")
-    assert got is not None
-    assert got.reason == "allowed_by_role"
+    assert got == stored
+    # Each hit is a private copy: changing one answer cannot change the next.
+    got.filtered_parameters["injected"] = True
+    again = await cache.get("k")
+    assert again == stored
+    assert again is not got
     await cache.delete("k")
     assert await cache.get("k") is None
+    await cache.set("short", entry(), 0)  # nothing to keep
+    assert await cache.get("short") is None
 
 
 @pytest.mark.redis
