@@ -138,6 +138,27 @@ async def test_opa_that_lost_its_policies_gets_them_again(
         assert result["allow"] is True
 
 
+async def test_a_half_pushed_bundle_gives_no_decision_rather_than_a_wrong_one(
+    client: httpx.AsyncClient, bundle_dir: Path
+) -> None:
+    """OPA restarted and another worker has pushed the modules but not yet the data."""
+    bundle = load_bundle(bundle_dir)
+    with start_opa() as (url, _):
+        engine = OpaHttpEngine(client, url, 2000)
+        (await engine.stage(bundle)).commit()
+        await client.delete(f"{url}/v1/policies/sark-guard/mcp.authz")
+        for mount in bundle.data_document():
+            await client.delete(f"{url}/v1/data/{mount}")
+        body = {"input": invoke()}
+        unguarded = await client.post(f"{url}/v1/data/mcp/authz/decision", json=body)
+        assert unguarded.json()["result"]["reason"] == "unknown_action"  # policy without data
+        guarded = await client.post(f"{url}/v1/data/sark_guard/mcp/authz/decision", json=body)
+        assert "result" not in guarded.json()
+        # The engine sees "undefined", pushes the whole bundle again and asks again.
+        result = await engine.evaluate("mcp.authz", invoke())
+        assert result["allow"] is True
+
+
 async def test_opa_down_at_start_gets_the_bundle_on_first_use(
     client: httpx.AsyncClient, bundle_dir: Path
 ) -> None:

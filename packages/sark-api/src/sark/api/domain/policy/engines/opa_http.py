@@ -4,8 +4,20 @@ SARK is the source of the policy: on start and on every reload it PUTs each modu
 (``/v1/policies/sark/<relpath>``) and each data document at the path OPA's directory
 loader would mount it (``data/mcp/authz/data.json`` -> ``/v1/data/data/mcp/authz``),
 then its revision at ``data.sark_meta.revision`` so anyone can check which bundle an OPA
-server holds. When OPA restarts empty, the next evaluation finds the decision undefined,
-pushes the bundle again and retries once.
+server holds, and last a guard module per package (``/v1/policies/sark-guard/<package>``):
+
+```rego
+package sark_guard.mcp.authz
+
+decision := data.mcp.authz.decision
+```
+
+Decisions are asked of the guard (``/v1/data/sark_guard/mcp/authz/decision``), so they
+are undefined until a push has completed: the REST API loads modules and data one PUT at
+a time, and a decision made between two of them (another worker restoring an OPA that
+restarted empty, say) would run a policy without its data. A new revision first removes
+the guards, so no decision mixes two revisions either. When a decision is undefined the
+engine pushes its bundle again and retries once.
 """
 
 from __future__ import annotations
@@ -29,6 +41,8 @@ from sark.api.domain.policy.engines.protocol import (
 log = logging.getLogger("sark.policy.opa")
 UNAVAILABLE = "engine_error:opa_unavailable"
 META_PATH = "sark_meta"
+GUARD_PACKAGE = "sark_guard"
+_GUARD_POLICIES = "/v1/policies/sark-guard"
 _JSON = {"Content-Type": "application/json"}
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -104,7 +118,7 @@ class OpaHttpEngine:
         path = package.replace(".", "/")
         try:
             response = await self._client.post(
-                f"{self._url}/v1/data/{path}/decision",
+                f"{self._url}/v1/data/{GUARD_PACKAGE}/{path}/decision",
                 content=_encode({"input": policy_input}),
                 headers=_JSON,
                 timeout=self._timeout,
@@ -141,6 +155,10 @@ class OpaHttpEngine:
 
     async def _push(self, bundle: Bundle) -> None:
         previous = self._bundle
+        if previous is not None and previous.revision != bundle.revision:
+            # Until the new revision is complete, decisions are undefined, never mixed.
+            for package in previous.packages:
+                await self._request("DELETE", _guard_path(package), None, f"guard {package}")
         for relpath, source in bundle.modules.items():
             await self._put(f"/v1/policies/sark/{quote(relpath)}", source.encode(), relpath)
         stale = set(previous.modules) - set(bundle.modules) if previous else set()
@@ -153,6 +171,9 @@ class OpaHttpEngine:
                 await self._request("DELETE", f"/v1/data/{quote(mount)}", None, mount)
         meta = _encode({"revision": bundle.revision, "packages": bundle.packages})
         await self._put(f"/v1/data/{META_PATH}", meta, META_PATH)
+        for package in bundle.packages:
+            guard = f"package {GUARD_PACKAGE}.{package}\n\ndecision := data.{package}.decision\n"
+            await self._put(_guard_path(package), guard.encode(), f"guard {package}")
         self._bundle = bundle
         self._pushed = bundle.revision
         log.info("policy bundle %s pushed to OPA at %s", bundle.revision, self._url)
@@ -190,6 +211,10 @@ class OpaHttpEngine:
         if held != self.revision:
             return {**status, "healthy": False, "detail": f"OPA holds revision {held}"}
         return {**status, "healthy": True, "detail": "serving the pushed revision"}
+
+
+def _guard_path(package: str) -> str:
+    return f"{_GUARD_POLICIES}/{quote(package)}"
 
 
 def _mounts(bundle: Bundle) -> dict[str, Any]:
