@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from litestar.datastructures import State
@@ -16,6 +17,7 @@ from sark.api.domain.audit.sink import AuditSink, LogAuditSink
 from sark.api.domain.audit.writer import AuditWriter
 from sark.api.domain.catalog.facts import CatalogFacts
 from sark.api.domain.policy.factory import build_decision_service
+from sark.api.domain.policy.propagation import PolicyReloads
 from sark.api.domain.policy.services import DecisionService
 from sark.api.observability.metrics import Telemetry
 from sark.core.settings import Settings
@@ -38,6 +40,8 @@ class Runtime:
     """The one decision path (ARCHITECTURE §2): every authorization question goes here."""
     flags: FlagStore = field(init=False)
     """Live feature flags (settings < runtime changes), shared by every replica."""
+    reloads: PolicyReloads = field(init=False)
+    """Policy reloads announced to, and applied from, the other workers and replicas."""
 
     def __post_init__(self) -> None:
         self.catalog = CatalogFacts(self.engine)
@@ -50,6 +54,7 @@ class Runtime:
             cache_size=lambda: native_cache_size(self.decisions),
         )
         self.decisions = build_decision_service(self, flags=self.flags.current)
+        self.reloads = PolicyReloads(Path(self.settings.home), self.redis, self.decisions)
 
     @classmethod
     def build(cls, settings: Settings, telemetry: Telemetry | None = None) -> Runtime:
@@ -81,6 +86,7 @@ class Runtime:
         await self.flags.start()  # before serving: stored runtime flag changes apply at once
         await self.catalog.start()
         await self.decisions.start()
+        self.flags.follower.listeners.append(self.reloads)
 
     async def close(self) -> None:
         """Stop background services and close every client; called once on shutdown."""

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from redis.asyncio import Redis
 
@@ -26,6 +26,20 @@ STOP_SECONDS: Final = 5.0
 Refresh = Callable[[], Awaitable[None]]
 
 
+async def notify(redis: Redis | None, payload: dict[str, Any], what: str) -> bool:
+    """Publish ``payload`` to every replica; False when Redis is absent or failed."""
+    if redis is None:
+        return False
+    try:
+        async with asyncio.timeout(1.0):
+            await redis.publish(CHANNEL, json.dumps(payload))
+    except (Exception, TimeoutError) as exc:
+        log.warning("%s not broadcast (%r); replicas re-read within the resync interval",
+                    what, exc)  # fmt: skip
+        return False
+    return True
+
+
 async def publish(
     redis: Redis | None, feature: str, version: int, percentage: int | None = None
 ) -> bool:
@@ -35,23 +49,24 @@ async def publish(
     the migration guide's troubleshooting reads with ``redis-cli GET`` (a mirror only: the
     database stays the source of truth).
     """
-    if redis is None:
-        return False
-    try:
-        async with asyncio.timeout(1.0):
-            async with redis.pipeline(transaction=False) as pipe:
-                if percentage is not None:
-                    pipe.set(f"feature:{feature}:rollout_pct", percentage)
-                pipe.publish(CHANNEL, json.dumps({"feature": feature, "version": version}))
-                await pipe.execute()
-    except (Exception, TimeoutError) as exc:
-        log.warning(
-            "flag change of %s not broadcast (%r); replicas re-read within the resync interval",
-            feature,
-            exc,
-        )
-        return False
-    return True
+    if redis is not None and percentage is not None:
+        try:
+            async with asyncio.timeout(1.0):
+                await redis.set(f"feature:{feature}:rollout_pct", percentage)
+        except (Exception, TimeoutError) as exc:
+            log.warning("rollout mirror of %s not written (%r)", feature, exc)
+    return await notify(redis, {"feature": feature, "version": version},
+                        f"flag change of {feature}")  # fmt: skip
+
+
+class Listener(Protocol):
+    """Something else that follows the flags channel (policy reloads)."""
+
+    def message(self, payload: dict[str, Any]) -> None:
+        """A message arrived (before the next :meth:`refresh`)."""
+
+    async def refresh(self) -> None:
+        """Called after every flag re-read (message, poll or resync)."""
 
 
 class FlagFollower:
@@ -79,6 +94,8 @@ class FlagFollower:
         self._subscriber: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         """Set once the pub/sub subscription is live (tests and health wait on it)."""
+        self.listeners: list[Listener] = []
+        """Followers of the same channel and cadence (see :mod:`..policy.propagation`)."""
 
     @property
     def mode(self) -> str:
@@ -125,6 +142,11 @@ class FlagFollower:
                 log.warning(
                     "reading feature flags failed; keeping the current state", exc_info=True
                 )
+            for listener in self.listeners:
+                try:
+                    await listener.refresh()
+                except Exception:
+                    log.warning("a follower of the flags channel failed", exc_info=True)
 
     async def _subscribe(self, redis: Redis) -> None:
         delay = 0.1
@@ -151,4 +173,15 @@ class FlagFollower:
         while True:
             message = await pubsub.get_message(timeout=5.0)
             if message is not None and message.get("type") == "message":
+                payload = _payload(message.get("data"))
+                for listener in self.listeners:
+                    listener.message(payload)
                 self._wake.set()
+
+
+def _payload(data: Any) -> dict[str, Any]:
+    try:
+        decoded = json.loads(data)
+    except (TypeError, ValueError):
+        return {}
+    return decoded if isinstance(decoded, dict) else {}

@@ -111,7 +111,7 @@ class PolicyController(Controller):
     @post(
         "/reload",
         operation_id="reloadPolicyBundle",
-        summary="Reload the bundle from disk into every engine (admin)",
+        summary="Reload the bundle from disk into every engine of every worker (admin)",
         guards=[require_roles(Role.ADMIN), require_scope("admin")],
         status_code=200,
     )
@@ -148,6 +148,7 @@ class PolicyController(Controller):
                 )
             )
             raise
+        await runtime.reloads.announce(bundle.revision)
         runtime.audit.record(
             AuditEvent(
                 **event,
