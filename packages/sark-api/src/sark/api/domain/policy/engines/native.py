@@ -111,10 +111,10 @@ class NativeEngine:
         except self._native.NativeError as exc:
             raise EngineError(str(exc), "engine_error:native_evaluation") from None
 
-    def close(self) -> None:
-        """Let go of the evaluation threads (a runaway evaluation finishes on its own)."""
+    def close(self, wait: bool = False) -> None:
+        """Let go of the evaluation threads; ``wait`` for a runaway evaluation to end."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     async def health(self) -> dict[str, Any]:
