@@ -21,6 +21,7 @@ from tests.support.app import make_settings, migrate
 from tests.support.identity import admin_headers
 
 from sark.api import create_app
+from sark.api.domain.policy.engines.native import native_module
 from sark.api.runtime import Runtime
 
 POLL_SECONDS = 0.2
@@ -91,6 +92,8 @@ async def test_a_reload_reaches_the_other_workers_of_the_host(
 async def test_a_rejected_reload_is_not_announced(
     one_host: list[AsyncTestClient[Any]], bundle_dir: Path
 ) -> None:
+    if native_module() is None:  # tox env `api`: no engine compiles, nothing is rejected
+        pytest.skip("sark-native is not installed: no engine to reject the bundle")
     first, second = one_host
     other: Runtime = second.app.state.runtime
     _edit(bundle_dir)
