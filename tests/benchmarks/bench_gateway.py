@@ -54,13 +54,9 @@ USER_PASSWORD = "bench-user-password"
 
 
 def _app(plugins: dict[str, Any] | None) -> Litestar:
-    from sark.api.app import create_app
-    from sark.api.observability.logging import configure_logging
-    from sark.core.settings import Settings
+    from sark.api.asgi import build
 
-    settings = Settings.from_env(os.environ)
-    configure_logging(settings.log)
-    return create_app(settings, plugins=plugins)
+    return build(plugins)
 
 
 def app_installed() -> Litestar:

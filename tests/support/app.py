@@ -19,8 +19,8 @@ TEST_ADMIN_PASSWORD = "admin-test-password"
 """Password of the ``admin`` user every test app bootstraps (tests.support.identity logs in)."""
 
 
-def make_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
-    """Settings as a process started in ``home`` with ``env`` would load them."""
+def settings_env(home: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a test process in ``home``: test secrets, then ``env``."""
     environ = {
         "SARK_HOME": str(home / ".sark"),
         "SARK_LOG_ACCESS": "false",
@@ -30,7 +30,12 @@ def make_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
         **(env or {}),
     }
     secrets_scan.record_settings_env(environ)
-    return Settings.from_env(environ, cwd=home)
+    return environ
+
+
+def make_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings as a process started in ``home`` with ``env`` would load them."""
+    return Settings.from_env(settings_env(home, env), cwd=home)
 
 
 @pytest.fixture(name="database_url", params=BACKENDS)

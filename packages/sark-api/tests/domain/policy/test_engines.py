@@ -18,8 +18,10 @@ from sark.api.domain.policy.engines import (
     EngineRouter,
     EngineTimeoutError,
     EngineUnavailableError,
+    NativeEngine,
     NoPolicyEngineError,
     OpaHttpEngine,
+    native_module,
 )
 from sark.api.observability.metrics import Telemetry
 from sark.core.flags import RolloutFlag
@@ -250,6 +252,56 @@ async def test_router_falls_back_or_fails_closed(
         await strict.evaluate("mcp.authz", invoke(), "u-1")
     with pytest.raises(EngineUnavailableError):
         await router.load(bundle)  # a reload needs every engine
+
+
+async def test_a_batch_is_answered_in_order_and_falls_back_item_by_item(
+    client: httpx.AsyncClient, opa_url: str, bundle_dir: Path
+) -> None:
+    bundle = load_bundle(bundle_dir)
+    live = OpaHttpEngine(client, opa_url, 2000)
+    (await live.stage(bundle)).commit()
+    inputs = [invoke(), invoke(role="viewer"), invoke(level="critical"),
+              invoke(role="admin", level="critical", password="x")]  # fmt: skip
+    singles = [await live.evaluate("mcp.authz", i) for i in inputs]
+    assert len({json.dumps(s, sort_keys=True) for s in singles}) == 4  # four different answers
+    batch = await live.evaluate_many("mcp.authz", inputs)
+    assert [result for result, _ in batch] == singles
+    assert all(seconds > 0 for _, seconds in batch)
+    dead = OpaHttpEngine(client, f"http://127.0.0.1:{free_port()}", 500)
+    await dead.adopt(bundle)
+    telemetry = Telemetry()
+    flag = flag_of(enabled=True, rollout_percentage=100, fallback_on_error=True)
+    router = EngineRouter(dead, live, lambda: flag, telemetry)
+    assert await router.evaluate_many("mcp.authz", inputs, "u-1") == [(s, "opa") for s in singles]
+    assert (
+        'implementation_fallback_total{feature="rust_opa",from_implementation="opa",'
+        'to_implementation="opa"} 4.0' in telemetry.render().decode()
+    )
+    no_fallback = flag_of(enabled=True, rollout_percentage=100, fallback_on_error=False)
+    strict = EngineRouter(dead, live, lambda: no_fallback, Telemetry())
+    failed = await strict.evaluate_many("mcp.authz", inputs, "u-1")
+    assert all(isinstance(a, EngineUnavailableError) for a in failed)
+    assert len(failed) == 4
+
+
+async def test_native_batch_matches_single_evaluations(bundle_dir: Path) -> None:
+    module = native_module()
+    if module is None:
+        pytest.skip("sark-native is not installed (tox env `api`)")
+    engine = NativeEngine(module, 2000)
+    await engine.adopt(load_bundle(bundle_dir))
+    try:
+        inputs = [invoke(), invoke(role="viewer"), invoke(level="critical"),
+                  invoke(role="admin", level="critical", password="x")]  # fmt: skip
+        singles = [await engine.evaluate("mcp.authz", i) for i in inputs]
+        batch = await engine.evaluate_many("mcp.authz", inputs)
+        assert [result for result, _ in batch] == singles
+        assert await engine.evaluate_many("mcp.authz", []) == []
+        unloaded = NativeEngine(module, 2000)
+        failed = await unloaded.evaluate_many("mcp.authz", inputs[:2])
+        assert [r.reason for r, _ in failed] == ["engine_error:native_not_loaded"] * 2
+    finally:
+        engine.close()
 
 
 async def test_shadow_mode_serves_primary_and_counts_divergence(

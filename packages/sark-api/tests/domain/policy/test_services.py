@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.support.app import make_settings
@@ -17,6 +21,22 @@ from sark.core.errors import DependencyUnavailableError
 from .conftest import RecordingSink, add_server, principal, start_runtime, stop_runtime
 
 pytestmark = pytest.mark.opa
+
+
+@asynccontextmanager
+async def own_opa(
+    tmp_path: Path, database_url: str, bundle_dir: Path, env: dict[str, str]
+) -> AsyncIterator[tuple[Runtime, RecordingSink, subprocess.Popen[bytes]]]:
+    """A seeded runtime deciding on an OPA server of its own (the test may kill it)."""
+    with start_opa() as (url, process):
+        env = {"SARK_DATABASE_URL": database_url, "SARK_OPA_URL": url,
+               "SARK_POLICY_PATH": str(bundle_dir), **env}  # fmt: skip
+        runtime, sink = await start_runtime(make_settings(tmp_path, env))
+        try:
+            await seed(runtime)
+            yield runtime, sink, process
+        finally:
+            await stop_runtime(runtime)
 
 
 async def seed(runtime: Runtime) -> None:
@@ -176,39 +196,87 @@ async def test_decide_many_resolves_each_resource_once(
     assert len(sink.decisions()) == 4
 
 
+async def test_decide_many_answers_hits_at_once_and_misses_in_one_engine_batch(
+    opa_runtime: tuple[Runtime, RecordingSink], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, sink = opa_runtime
+    await seed(runtime)
+    dev = principal("developer")
+    warm = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db", tool="lookup")
+    engine = runtime.decisions.router.opa
+    assert engine is not None
+    batches: list[int] = []
+    evaluate_many = engine.evaluate_many
+
+    async def counted(package: str, inputs: Any) -> Any:
+        batches.append(len(inputs))
+        return await evaluate_many(package, inputs)
+
+    monkeypatch.setattr(engine, "evaluate_many", counted)
+    items = [
+        DecisionRequest(action="tool:invoke", server="payments-db", tool="query"),
+        DecisionRequest(action="tool:invoke", server="payments-db", tool="lookup"),  # cached
+        DecisionRequest(action="tool:invoke", server="payments-db", tool="wipe"),
+        DecisionRequest(action="tool:invoke", server="ghost", tool="x"),
+    ]
+    results = await runtime.decisions.decide_many(dev, items)
+    assert [(d.allow, d.reason) for d in results] == [
+        (True, "allowed_by_role"),
+        (True, warm.reason),
+        (False, "insufficient_role_for_sensitivity"),
+        (False, "unknown_server"),
+    ]
+    assert batches == [3]  # the three misses, one engine call
+    assert results[1].decision_id != warm.decision_id
+    audited = {e.decision_id: e.details["cache"] for e in sink.decisions()}
+    assert [audited[d.decision_id] for d in results] == ["miss", "hit", "bypass", "bypass"]
+
+
+async def test_decide_many_denies_each_item_the_engine_could_not_answer(
+    tmp_path: Path, database_url: str, bundle_dir: Path
+) -> None:
+    no_fallback = {"SARK_RUST_OPA_FALLBACK_ON_ERROR": "0"}
+    async with own_opa(tmp_path, database_url, bundle_dir, no_fallback) as (runtime, sink, opa):
+        dev = principal("developer")
+        cached = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
+                                                tool="lookup")  # fmt: skip
+        opa.kill()
+        opa.wait()
+        items = [DecisionRequest(action="tool:invoke", server="payments-db", tool=t)
+                 for t in ("query", "lookup", "admin_sql")]  # fmt: skip
+        results = await runtime.decisions.decide_many(dev, items)
+        assert [(d.allow, d.reason) for d in results] == [
+            (False, "engine_error:opa_unavailable"),
+            (True, cached.reason),  # answered from the cache, no engine needed
+            (False, "engine_error:opa_unavailable"),
+        ]
+        assert len(sink.decisions()) == 4
+
+
 async def test_opa_killed_mid_run_denies_with_the_engine_reason(
     tmp_path: Path, database_url: str, bundle_dir: Path
 ) -> None:
-    with start_opa() as (url, process):
-        settings = make_settings(tmp_path, {"SARK_DATABASE_URL": database_url,
-                                            "SARK_OPA_URL": url,
-                                            "SARK_POLICY_PATH": str(bundle_dir),
-                                            "SARK_DECISION_CACHE_ENABLED": "false",
-                                            # no fallback to the native engine, if installed
-                                            "SARK_RUST_OPA_FALLBACK_ON_ERROR": "0"})  # fmt: skip
-        runtime, sink = await start_runtime(settings)
-        try:
-            await seed(runtime)
-            dev = principal("developer")
-            ok = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
-                                                tool="lookup")  # fmt: skip
-            assert ok.allow
-            process.kill()
-            process.wait()
-            for _ in range(3):
-                denied = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
-                                                        tool="lookup")  # fmt: skip
-                assert (denied.allow, denied.reason) == (False, "engine_error:opa_unavailable")
-                assert denied.engine == "none"
-            assert len(sink.decisions()) == 4
-            assert all(e.decision_id for e in sink.decisions())
-            assert sink.decisions()[-1].reason == "engine_error:opa_unavailable"
-            with pytest.raises(DependencyUnavailableError):
-                await runtime.decisions.reload()
-            text = runtime.telemetry.render().decode()
-            assert 'sark_decision_failures_total{reason="engine_error:opa_unavailable"} 3.0' in text
-        finally:
-            await stop_runtime(runtime)
+    env = {"SARK_DECISION_CACHE_ENABLED": "false",
+           "SARK_RUST_OPA_FALLBACK_ON_ERROR": "0"}  # no fallback to the native engine  # fmt: skip
+    async with own_opa(tmp_path, database_url, bundle_dir, env) as (runtime, sink, opa):
+        dev = principal("developer")
+        ok = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
+                                            tool="lookup")  # fmt: skip
+        assert ok.allow
+        opa.kill()
+        opa.wait()
+        for _ in range(3):
+            denied = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
+                                                    tool="lookup")  # fmt: skip
+            assert (denied.allow, denied.reason) == (False, "engine_error:opa_unavailable")
+            assert denied.engine == "none"
+        assert len(sink.decisions()) == 4
+        assert all(e.decision_id for e in sink.decisions())
+        assert sink.decisions()[-1].reason == "engine_error:opa_unavailable"
+        with pytest.raises(DependencyUnavailableError):
+            await runtime.decisions.reload()
+        text = runtime.telemetry.render().decode()
+        assert 'sark_decision_failures_total{reason="engine_error:opa_unavailable"} 3.0' in text
 
 
 async def test_opa_killed_with_fallback_on_error_the_native_engine_answers(
@@ -217,36 +285,27 @@ async def test_opa_killed_with_fallback_on_error_the_native_engine_answers(
     pytest.importorskip(
         "sark.native._native", reason="sark-native (the compiled extension) is not installed"
     )
-    with start_opa() as (url, process):
-        settings = make_settings(tmp_path, {"SARK_DATABASE_URL": database_url,
-                                            "SARK_OPA_URL": url,
-                                            "SARK_POLICY_PATH": str(bundle_dir),
-                                            "SARK_DECISION_CACHE_ENABLED": "false",
-                                            "SARK_RUST_OPA_FALLBACK_ON_ERROR": "true"})  # fmt: skip
-        runtime, _ = await start_runtime(settings)
-        try:
-            await seed(runtime)
-            dev = principal("developer")
-            first = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
-                                                   tool="lookup")  # fmt: skip
-            assert (first.allow, first.engine) == (True, "opa")
-            process.kill()
-            process.wait()
-            served = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
-                                                    tool="lookup")  # fmt: skip
-            assert (served.allow, served.reason, served.engine) == (True, first.reason, "native")
-            viewer = principal("viewer")
-            denied = await runtime.decisions.decide(viewer, "tool:invoke", server="payments-db",
-                                                    tool="lookup")  # fmt: skip
-            assert not denied.allow
-            assert denied.engine == "native"
-            text = runtime.telemetry.render().decode()
-            assert (
-                'implementation_fallback_total{feature="rust_opa",'
-                'from_implementation="opa",to_implementation="rust"} 2.0' in text
-            )
-        finally:
-            await stop_runtime(runtime)
+    env = {"SARK_DECISION_CACHE_ENABLED": "false", "SARK_RUST_OPA_FALLBACK_ON_ERROR": "true"}
+    async with own_opa(tmp_path, database_url, bundle_dir, env) as (runtime, _, opa):
+        dev = principal("developer")
+        first = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
+                                               tool="lookup")  # fmt: skip
+        assert (first.allow, first.engine) == (True, "opa")
+        opa.kill()
+        opa.wait()
+        served = await runtime.decisions.decide(dev, "tool:invoke", server="payments-db",
+                                                tool="lookup")  # fmt: skip
+        assert (served.allow, served.reason, served.engine) == (True, first.reason, "native")
+        viewer = principal("viewer")
+        denied = await runtime.decisions.decide(viewer, "tool:invoke", server="payments-db",
+                                                tool="lookup")  # fmt: skip
+        assert not denied.allow
+        assert denied.engine == "native"
+        text = runtime.telemetry.render().decode()
+        assert (
+            'implementation_fallback_total{feature="rust_opa",'
+            'from_implementation="opa",to_implementation="rust"} 2.0' in text
+        )
 
 
 async def test_no_engine_denies_everything(

@@ -21,6 +21,8 @@ from tests.support.identity import admin_headers
 from tests.support.services import start_opa
 
 from sark.api import create_app
+from sark.api.domain.policy.bundle import load_bundle
+from sark.api.domain.policy.engines import EngineTimeoutError
 from sark.api.domain.policy.engines.native import NativeEngine, native_module
 from sark.api.runtime import Runtime
 
@@ -194,3 +196,28 @@ async def test_opa_engine_answers_within_the_limit(
             assert still_running
             assert slow["allow"] is False
             assert slow["reason"] == "engine_timeout"
+
+
+async def test_a_batch_times_out_item_by_item_and_a_runaway_stops_the_rest(bundle: Path) -> None:
+    module = native_module()
+    if module is None:
+        pytest.skip("sark-native is not installed (tox env `api`): no native engine to limit")
+    engine = NativeEngine(module, 1000)
+    await engine.adopt(load_bundle(bundle))
+    try:
+        looped = await engine.evaluate_many("mcp.authz", [NORMAL, LOOP, NORMAL])
+        assert [getattr(r, "reason", None) or r["reason"] for r, _ in looped] == [
+            "ok",
+            "engine_timeout",
+            "ok",
+        ]
+    finally:
+        engine.close()
+    # 100 ms per item: the batch's deadline is 1.3 s, the builtin alone takes ~2.3 s
+    short = NativeEngine(module, 100)
+    await short.adopt(load_bundle(bundle))
+    try:
+        ran = await short.evaluate_many("mcp.authz", [RANGE, NORMAL, NORMAL])
+        assert all(isinstance(r, EngineTimeoutError) for r, _ in ran), ran
+    finally:
+        await anyio.to_thread.run_sync(short.close, True)  # let the builtin end here

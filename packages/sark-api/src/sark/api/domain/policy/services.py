@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -48,6 +49,22 @@ class DecisionRequest(msgspec.Struct, frozen=True, kw_only=True):
     parameters: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
     proposed_server: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _Question:
+    """A decision under way: its input, its cache slot and the clock it was asked at."""
+
+    principal: Principal
+    action: str
+    facts: Facts
+    policy_input: dict[str, Any]
+    revision: str
+    ttl: int
+    now: float
+    cache: DecisionCache | None
+    key: str
+    started: float
 
 
 class CacheChooser:
@@ -233,8 +250,11 @@ class DecisionService:
         *,
         client_ip: str | None = None,
     ) -> list[Decision]:
-        """Decide a batch: facts resolved once per resource, then each item decided."""
-        started = time.perf_counter()
+        """Decide a batch for one principal, answers in order.
+
+        Facts are resolved once per resource; cache hits are answered at once; the
+        misses go to the engine as one batch (one thread hand-off on the native engine).
+        """
         resolved: dict[tuple[str | None, str | None], Facts | None] = {}
         for item in items:
             if item.proposed_server is None and (item.server, item.tool) not in resolved:
@@ -245,37 +265,42 @@ class DecisionService:
                 except Exception:
                     log.exception("catalog facts could not be resolved")
                     resolved[item.server, item.tool] = None
-        decisions: list[Decision] = []
-        for item in items:
+        answers: list[Decision | None] = [None] * len(items)
+        misses: list[tuple[int, _Question]] = []
+        for i, item in enumerate(items):
+            started = time.perf_counter()
             facts = (
                 proposed_facts(item.proposed_server)
                 if item.proposed_server is not None
                 else resolved[item.server, item.tool]
             )
             if facts is None:
-                decisions.append(
-                    self._failed(
-                        principal,
-                        item.action,
-                        unknown_facts(item.server, item.tool),
-                        "facts_unavailable",
-                        started,
-                    )
+                unknown = unknown_facts(item.server, item.tool)
+                answers[i] = self._failed(
+                    principal, item.action, unknown, "facts_unavailable", started
                 )
                 continue
-            decisions.append(
-                await self._decide(
-                    principal,
-                    item.action,
-                    facts,
-                    parameters=item.parameters,
-                    context=item.context,
-                    package=package,
-                    client_ip=client_ip,
-                    started=time.perf_counter(),
+            try:
+                question = self._question(
+                    principal, item.action, facts, parameters=item.parameters,
+                    context=item.context, package=package, client_ip=client_ip, started=started,
+                )  # fmt: skip
+                hit = await self._cached(question)
+            except Exception:
+                log.exception("decision failed unexpectedly")
+                answers[i] = self._failed(principal, item.action, facts, "internal_error", started)
+                continue
+            if hit is None:
+                misses.append((i, question))
+            else:
+                answers[i] = self._finish(
+                    principal, item.action, facts, hit, started=started, cache="hit"
                 )
-            )
-        return decisions
+        if misses:
+            decided = await self._evaluate_batch(package, [q for _, q in misses])
+            for (i, _), decision in zip(misses, decided, strict=True):
+                answers[i] = decision
+        return [a for a in answers if a is not None]
 
     async def _facts(
         self, server: str | None, tool: str | None, proposed: dict[str, Any] | None
@@ -301,15 +326,59 @@ class DecisionService:
         started: float,
     ) -> Decision:
         try:
-            return await self._evaluate(
+            question = self._question(
                 principal, action, facts, parameters=parameters, context=context,
                 package=package, client_ip=client_ip, started=started,
             )  # fmt: skip
+            hit = await self._cached(question)
+            if hit is not None:
+                return self._finish(principal, action, facts, hit, started=started, cache="hit")
+            try:
+                raw, engine = await self.router.evaluate(
+                    package, question.policy_input, principal.id
+                )
+            except EngineError as exc:
+                log.warning("policy engine failed (%s): %s", exc.reason, exc)
+                return self._failed(principal, action, facts, exc.reason, started)
+            return await self._settle(question, raw, engine)
         except Exception:
             log.exception("decision failed unexpectedly")
             return self._failed(principal, action, facts, "internal_error", started)
 
-    async def _evaluate(
+    async def _evaluate_batch(self, package: str, questions: list[_Question]) -> list[Decision]:
+        """Decide cache misses of one principal with one engine batch."""
+        first = questions[0]
+        try:
+            answers = await self.router.evaluate_many(
+                package, [q.policy_input for q in questions], first.principal.id
+            )
+        except EngineError as exc:  # no engine at all
+            log.warning("policy engine failed (%s): %s", exc.reason, exc)
+            return [self._failed(q.principal, q.action, q.facts, exc.reason, q.started)
+                    for q in questions]  # fmt: skip
+        except Exception:
+            log.exception("decision batch failed unexpectedly")
+            return [self._failed(q.principal, q.action, q.facts, "internal_error", q.started)
+                    for q in questions]  # fmt: skip
+        failures = [a for a in answers if isinstance(a, EngineError)]
+        if failures:
+            log.warning("policy engine failed %d of %d decisions of a batch (%s): %s",
+                        len(failures), len(answers), failures[0].reason, failures[0])  # fmt: skip
+        decided: list[Decision] = []
+        for q, answer in zip(questions, answers, strict=True):
+            if isinstance(answer, EngineError):
+                decided.append(self._failed(q.principal, q.action, q.facts, answer.reason,
+                                            q.started))  # fmt: skip
+                continue
+            try:
+                decided.append(await self._settle(q, *answer))
+            except Exception:
+                log.exception("decision failed unexpectedly")
+                decided.append(self._failed(q.principal, q.action, q.facts, "internal_error",
+                                            q.started))  # fmt: skip
+        return decided
+
+    def _question(
         self,
         principal: Principal,
         action: str,
@@ -320,69 +389,71 @@ class DecisionService:
         package: str,
         client_ip: str | None,
         started: float,
-    ) -> Decision:
+    ) -> _Question:
         now = time.time()
-        request_id = request_id_var.get()
         policy_input = build_input(
             principal, action, facts, parameters, context,
-            now=now, ip=client_ip, request_id=request_id,
+            now=now, ip=client_ip, request_id=request_id_var.get(),
         )  # fmt: skip
         revision = self.revision
         ttl = decision_ttl(facts, now, self._time_bound)
         cache = self.caches.for_subject(principal.id) if self.caches and ttl > 0 else None
         key = cache_key(package, policy_input, facts, revision) if cache else ""
-        if cache is not None:
-            cached = await cache.get(key)
-            if cached is not None:
-                self._cache_result["hit"].inc()
-                decision = Decision(
-                    decision_id=uuid_utils.uuid7().hex,
-                    allow=cached.allow,
-                    reason=cached.reason,
-                    filtered_parameters=cached.filtered_parameters,
-                    obligations=cached.obligations,
-                    cache_ttl=max(0, int(cached.expires_at - now)),
-                    policy_revision=cached.policy_revision,
-                    engine=cached.engine,
-                )
-                return self._finish(
-                    principal, action, facts, decision, started=started, cache="hit"
-                )
-            self._cache_result["miss"].inc()
-        else:
+        return _Question(principal, action, facts, policy_input, revision, ttl, now, cache, key,
+                         started)  # fmt: skip
+
+    async def _cached(self, q: _Question) -> Decision | None:
+        """The cached decision for ``q`` (a fresh id), counting hit, miss or bypass."""
+        if q.cache is None:
             self._cache_result["bypass"].inc()
+            return None
+        cached = await q.cache.get(q.key)
+        if cached is None:
+            self._cache_result["miss"].inc()
+            return None
+        self._cache_result["hit"].inc()
+        return Decision(
+            decision_id=uuid_utils.uuid7().hex,
+            allow=cached.allow,
+            reason=cached.reason,
+            filtered_parameters=cached.filtered_parameters,
+            obligations=cached.obligations,
+            cache_ttl=max(0, int(cached.expires_at - q.now)),
+            policy_revision=cached.policy_revision,
+            engine=cached.engine,
+        )
+
+    async def _settle(self, q: _Question, raw: Any, engine: str) -> Decision:
+        """The decision the engine gave for ``q``: validated, cached, audited."""
         try:
-            raw, engine = await self.router.evaluate(package, policy_input, principal.id)
             output = validate_output(raw)
-        except EngineError as exc:
-            log.warning("policy engine failed (%s): %s", exc.reason, exc)
-            return self._failed(principal, action, facts, exc.reason, started)
         except InvalidPolicyOutputError as exc:
             log.error("invalid policy output: %s", exc)
-            return self._failed(principal, action, facts, exc.reason, started)
+            return self._failed(q.principal, q.action, q.facts, exc.reason, q.started)
         decision = Decision(
             decision_id=uuid_utils.uuid7().hex,
             allow=output.allow,
             reason=output.reason,
             filtered_parameters=output.filtered_parameters,
             obligations=output.obligations,
-            cache_ttl=ttl,
-            policy_revision=revision,
+            cache_ttl=q.ttl,
+            policy_revision=q.revision,
             engine=engine,
         )
-        if cache is not None:
+        if q.cache is not None:
             entry = CachedDecision(
                 allow=output.allow,
                 reason=output.reason,
                 filtered_parameters=output.filtered_parameters,
                 obligations=output.obligations,
-                policy_revision=revision,
+                policy_revision=q.revision,
                 engine=engine,
-                expires_at=now + ttl,
+                expires_at=q.now + q.ttl,
             )
-            await cache.set(key, entry, ttl)
-        outcome = "miss" if cache else "bypass"
-        return self._finish(principal, action, facts, decision, started=started, cache=outcome)
+            await q.cache.set(q.key, entry, q.ttl)
+        outcome = "miss" if q.cache else "bypass"
+        return self._finish(q.principal, q.action, q.facts, decision, started=q.started,
+                            cache=outcome)  # fmt: skip
 
     def _children(self, allow: bool, engine: str) -> tuple[Any, Any]:
         # labels() takes a lock and builds a tuple on every call; a decision costs a few

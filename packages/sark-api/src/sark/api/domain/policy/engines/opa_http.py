@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -36,12 +37,16 @@ from sark.api.domain.policy.engines.protocol import (
     EngineError,
     EngineTimeoutError,
     EngineUnavailableError,
+    Evaluated,
+    evaluate_each,
 )
 
 log = logging.getLogger("sark.policy.opa")
 UNAVAILABLE = "engine_error:opa_unavailable"
 META_PATH = "sark_meta"
 GUARD_PACKAGE = "sark_guard"
+BATCH_CONCURRENCY = 16
+"""Queries of one batch in flight at once (OPA has no batch query in its REST API)."""
 _GUARD_POLICIES = "/v1/policies/sark-guard"
 _JSON = {"Content-Type": "application/json"}
 _encode = msgspec.json.Encoder().encode
@@ -113,6 +118,12 @@ class OpaHttpEngine:
             await self._repush()
             body = await self._query(package, policy_input)
         return body.get("result")
+
+    async def evaluate_many(
+        self, package: str, inputs: Sequence[dict[str, Any]]
+    ) -> list[Evaluated]:
+        """One query per input, ``BATCH_CONCURRENCY`` at a time."""
+        return await evaluate_each(self, package, inputs, BATCH_CONCURRENCY)
 
     async def _query(self, package: str, policy_input: dict[str, Any]) -> dict[str, Any]:
         path = package.replace(".", "/")

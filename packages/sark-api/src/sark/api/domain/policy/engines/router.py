@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sark.api.domain.policy.bundle import Bundle
 from sark.api.domain.policy.engines.protocol import (
     EngineError,
+    Evaluated,
     NoPolicyEngineError,
     PolicyEngine,
     StagedLoad,
@@ -108,10 +109,58 @@ class EngineRouter:
             self._fallbacks.labels("rust_opa", primary.implementation, other.implementation).inc()
             return await self._timed(other, package, policy_input), other.name
         if other is not None and flag.shadow:
-            task = asyncio.create_task(self._compare(other, package, policy_input, result))
-            self._shadow_tasks.add(task)
-            task.add_done_callback(self._shadow_tasks.discard)
+            self._shadow_compare(other, package, policy_input, result)
         return result, primary.name
+
+    async def evaluate_many(
+        self, package: str, inputs: Sequence[dict[str, Any]], subject_id: str
+    ) -> list[tuple[Any, str] | EngineError]:
+        """``evaluate`` for a batch of one subject: each item's decision and engine, in order.
+
+        The routed engine takes the batch in one call; items it failed go to the other
+        engine as one batch when ``fallback_on_error`` is set; an item that no engine
+        answered is its EngineError.
+        """
+        primary, other = self.choose(subject_id)
+        flag = self._flag()
+        first = await self._timed_many(primary, package, inputs)
+        answers: list[tuple[Any, str] | EngineError] = [
+            r if isinstance(r, EngineError) else (r, primary.name) for r in first
+        ]
+        failed = [i for i, r in enumerate(first) if isinstance(r, EngineError)]
+        if failed and other is not None and flag.fallback_on_error:
+            log.warning("engine %s failed %d of %d; %s answers them", primary.name, len(failed),
+                        len(inputs), other.name)  # fmt: skip
+            self._fallbacks.labels("rust_opa", primary.implementation, other.implementation).inc(
+                len(failed)
+            )
+            second = await self._timed_many(other, package, [inputs[i] for i in failed])
+            for i, result in zip(failed, second, strict=True):
+                answers[i] = result if isinstance(result, EngineError) else (result, other.name)
+        if other is not None and flag.shadow:
+            for policy_input, result in zip(inputs, first, strict=True):
+                if not isinstance(result, EngineError):
+                    self._shadow_compare(other, package, policy_input, result)
+        return answers
+
+    async def _timed_many(
+        self, engine: PolicyEngine, package: str, inputs: Sequence[dict[str, Any]]
+    ) -> list[Any]:
+        evaluated: list[Evaluated] = await engine.evaluate_many(package, inputs)
+        seconds = self._eval_seconds.labels(engine.implementation)
+        errors = self._eval_errors.labels(engine.implementation)
+        for result, spent in evaluated:
+            seconds.observe(spent)
+            if isinstance(result, EngineError):
+                errors.inc()
+        return [result for result, _ in evaluated]
+
+    def _shadow_compare(
+        self, engine: PolicyEngine, package: str, policy_input: dict[str, Any], served: Any
+    ) -> None:
+        task = asyncio.create_task(self._compare(engine, package, policy_input, served))
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
 
     async def _timed(self, engine: PolicyEngine, package: str, policy_input: dict[str, Any]) -> Any:
         started = time.perf_counter()
