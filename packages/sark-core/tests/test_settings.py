@@ -69,6 +69,15 @@ def test_bad_boolean_is_rejected(tmp_path: Path) -> None:
         load(tmp_path, {"GATEWAY_ENABLED": "maybe"})
 
 
+def test_discovery_networks_are_validated_and_canonical(tmp_path: Path) -> None:
+    assert load(tmp_path, {}).discovery.allowed_networks == ""
+    raw = "10.20.0.0/16, 127.0.0.1 ::1 192.168.1.7/24"
+    settings = load(tmp_path, {"SARK_DISCOVERY_ALLOWED_NETWORKS": raw})
+    assert settings.discovery.allowed_networks == "10.20.0.0/16,127.0.0.1/32,::1/128,192.168.1.0/24"
+    with pytest.raises(ConfigError, match="SARK_DISCOVERY_ALLOWED_NETWORKS: expected networks"):
+        load(tmp_path, {"SARK_DISCOVERY_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"})
+
+
 def test_a2a_without_gateway_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="A2A_ENABLED=true requires GATEWAY_ENABLED=true"):
         load(tmp_path, {"A2A_ENABLED": "true"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import socket
@@ -12,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 from tests.support.services import free_port, unavailable, wait_for
 
+from sark.api.domain.catalog import destinations
 from sark.api.domain.catalog.schemas import ServerUpdate
 from sark.core.errors import DiscoveryError, DiscoveryTimeoutError, PermissionDeniedError
 from sark.core.models import Sensitivity
@@ -293,3 +296,62 @@ async def test_decommissioned_server_is_not_discovered(catalog: Catalog, http_mc
     await catalog.servers.edit(ADMIN, "retired", ServerUpdate(status="decommissioned"))
     with pytest.raises(Exception, match="decommissioned"):
         await catalog.servers.discover(ADMIN, "retired")
+
+
+def _allow(catalog: Catalog, monkeypatch: pytest.MonkeyPatch, networks: str) -> None:
+    """Run the rest of the test with ``SARK_DISCOVERY_ALLOWED_NETWORKS=networks``."""
+    settings = catalog.runtime.settings
+    narrowed = msgspec.structs.replace(
+        settings, discovery=msgspec.structs.replace(settings.discovery, allowed_networks=networks)
+    )
+    monkeypatch.setattr(catalog.runtime, "settings", narrowed)
+
+
+async def test_discovery_never_connects_to_link_local_addresses(catalog: Catalog) -> None:
+    server = await catalog.servers.register(
+        ADMIN, server_create("metadata", endpoint="http://169.254.169.254/latest/mcp")
+    )
+    with pytest.raises(PermissionDeniedError, match=r"169\.254\.169\.254\).*link-local"):
+        await catalog.servers.discover(ADMIN, "metadata")
+    assert (await catalog.servers.find("metadata")).version == server.version
+    assert await _tools(catalog, "metadata") == {}
+
+
+async def test_discovery_keeps_to_the_allowed_networks(
+    catalog: Catalog, http_mcp: HttpMcp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await catalog.servers.register(ADMIN, server_create("local", endpoint=http_mcp.url))
+    by_name = http_mcp.url.replace("127.0.0.1", "localhost")
+    await catalog.servers.register(ADMIN, server_create("by-name", endpoint=by_name))
+    _allow(catalog, monkeypatch, "10.0.0.0/8")
+    with pytest.raises(PermissionDeniedError, match="outside SARK_DISCOVERY_ALLOWED_NETWORKS"):
+        await catalog.servers.discover(ADMIN, "local")
+    # a name is judged by every address it resolves to
+    with pytest.raises(PermissionDeniedError, match=r"localhost \((127\.0\.0\.1|::1)\)"):
+        await catalog.servers.discover(ADMIN, "by-name")
+    assert await _tools(catalog, "local") == {}
+    _allow(catalog, monkeypatch, "10.0.0.0/8,127.0.0.0/8,::1/128")
+    assert sorted((await catalog.servers.discover(ADMIN, "local")).added) == [
+        "delete_record", "lookup_user", "send_message"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed", "refused"),
+    [
+        ("169.254.169.254", "", True),  # cloud metadata
+        ("::ffff:169.254.169.254", "", True),  # the same, IPv4-mapped
+        ("fe80::1", "", True),
+        ("0.0.0.0", "", True),
+        ("224.0.0.1", "", True),
+        ("127.0.0.1", "", False),
+        ("10.1.2.3", "", False),
+        ("10.1.2.3", "10.0.0.0/8", False),
+        ("10.1.2.3", "192.168.0.0/16", True),
+        ("169.254.169.254", "169.254.169.254/32", False),  # listed on purpose
+        ("::1", "127.0.0.0/8", True),
+    ],
+)
+def test_refusal_rules(address: str, allowed: str, refused: bool) -> None:
+    networks = destinations.networks(allowed)
+    assert (destinations.refusal(ipaddress.ip_address(address), networks) is not None) is refused

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import httpx
 import pytest
 from tests.support.services import free_port, start_opa
 
-from sark.api.domain.policy.bundle import PolicyBundleError, load_bundle
+from sark.api.domain.policy.bundle import Bundle, PolicyBundleError, load_bundle
 from sark.api.domain.policy.engines import (
     EngineError,
     EngineRouter,
@@ -48,6 +50,17 @@ def invoke(role: str = "developer", level: str = "medium", **params: Any) -> dic
     }  # fmt: skip
 
 
+@asynccontextmanager
+async def opa_serving(
+    client: httpx.AsyncClient, bundle: Bundle
+) -> AsyncIterator[tuple[OpaHttpEngine, str, subprocess.Popen[bytes]]]:
+    """A fresh OPA server holding ``bundle``, the engine that pushed it, its URL, its process."""
+    with start_opa() as (url, process):
+        engine = OpaHttpEngine(client, url, 2000)
+        (await engine.stage(bundle)).commit()
+        yield engine, url, process
+
+
 @pytest.fixture(name="client")
 async def fixture_client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient() as client:
@@ -56,9 +69,7 @@ async def fixture_client() -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_push_evaluate_and_revision(client: httpx.AsyncClient, bundle_dir: Path) -> None:
     bundle = load_bundle(bundle_dir)
-    with start_opa() as (url, _):
-        engine = OpaHttpEngine(client, url, 2000)
-        (await engine.stage(bundle)).commit()
+    async with opa_serving(client, bundle) as (engine, url, _):
         allowed = await engine.evaluate("mcp.authz", invoke())
         assert allowed["allow"] is True
         assert allowed["reason"] == "allowed_by_role"
@@ -96,9 +107,7 @@ async def test_bad_bundle_is_rejected_and_the_old_one_keeps_serving(
     client: httpx.AsyncClient, bundle_dir: Path
 ) -> None:
     good = load_bundle(bundle_dir)
-    with start_opa() as (url, _):
-        engine = OpaHttpEngine(client, url, 2000)
-        (await engine.stage(good)).commit()
+    async with opa_serving(client, good) as (engine, url, _):
         policy = bundle_dir / "policies" / "authz" / "authz.rego"
         policy.write_text(policy.read_text() + "\nbroken := {\n")
         with pytest.raises(PolicyBundleError, match="OPA rejected"):
@@ -113,9 +122,7 @@ async def test_failed_reload_restores_previous_modules(
     client: httpx.AsyncClient, bundle_dir: Path
 ) -> None:
     good = load_bundle(bundle_dir)
-    with start_opa() as (url, _):
-        engine = OpaHttpEngine(client, url, 2000)
-        (await engine.stage(good)).commit()
+    async with opa_serving(client, good) as (engine, url, _):
         # a second module that is fine, then a data file OPA cannot take
         (bundle_dir / "policies" / "extra.rego").write_text("package extra\n\nx := 1\n")
         changed = load_bundle(bundle_dir)
@@ -131,9 +138,7 @@ async def test_opa_that_lost_its_policies_gets_them_again(
     client: httpx.AsyncClient, bundle_dir: Path
 ) -> None:
     bundle = load_bundle(bundle_dir)
-    with start_opa() as (url, _):
-        engine = OpaHttpEngine(client, url, 2000)
-        (await engine.stage(bundle)).commit()
+    async with opa_serving(client, bundle) as (engine, url, _):
         for module in bundle.modules:
             await client.delete(f"{url}/v1/policies/sark/{module}")
         result = await engine.evaluate("mcp.authz", invoke())
@@ -145,9 +150,7 @@ async def test_a_half_pushed_bundle_gives_no_decision_rather_than_a_wrong_one(
 ) -> None:
     """OPA restarted and another worker has pushed the modules but not yet the data."""
     bundle = load_bundle(bundle_dir)
-    with start_opa() as (url, _):
-        engine = OpaHttpEngine(client, url, 2000)
-        (await engine.stage(bundle)).commit()
+    async with opa_serving(client, bundle) as (engine, url, _):
         await client.delete(f"{url}/v1/policies/sark-guard/mcp.authz")
         for mount in bundle.data_document():
             await client.delete(f"{url}/v1/data/{mount}")
@@ -176,9 +179,7 @@ async def test_opa_down_at_start_gets_the_bundle_on_first_use(
 async def test_opa_stopped_is_an_unavailable_engine(
     client: httpx.AsyncClient, bundle_dir: Path
 ) -> None:
-    with start_opa() as (url, process):
-        engine = OpaHttpEngine(client, url, 2000)
-        (await engine.stage(load_bundle(bundle_dir))).commit()
+    async with opa_serving(client, load_bundle(bundle_dir)) as (engine, _, process):
         process.kill()
         process.wait()
         with pytest.raises(EngineUnavailableError) as caught:

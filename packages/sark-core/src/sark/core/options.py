@@ -56,7 +56,7 @@ class Option(msgspec.Struct, frozen=True, kw_only=True):
     env: str | None
     """Environment variable that overrides ``config.yaml``; None for file-only settings."""
     kind: str
-    """One of ``str``, ``int``, ``float``, ``bool``, ``secret``, ``choice``."""
+    """One of ``str``, ``int``, ``float``, ``bool``, ``secret``, ``choice``, ``networks``."""
     default: Any
     doc: str
     choices: tuple[str, ...] = ()
@@ -148,6 +148,18 @@ def _parse_choice(raw: object, option: Option) -> str:
     return text
 
 
+def _parse_networks(raw: object, option: Option) -> str:
+    """Comma- or space-separated CIDRs (a bare address is its own /32 or /128), canonical."""
+    import ipaddress
+
+    parts = _parse_str(raw, option).replace(",", " ").split()
+    try:
+        return ",".join(str(ipaddress.ip_network(p, strict=False)) for p in parts)
+    except ValueError as exc:
+        msg = f"expected networks in CIDR notation ({exc})"
+        raise ValueError(msg) from None
+
+
 _PARSERS: Final[dict[str, Callable[[object, Option], Any]]] = {
     "str": _parse_str,
     "int": _parse_int,
@@ -155,6 +167,7 @@ _PARSERS: Final[dict[str, Callable[[object, Option], Any]]] = {
     "bool": _parse_bool,
     "secret": _parse_secret,
     "choice": _parse_choice,
+    "networks": _parse_networks,
 }
 
 OPTIONS: Final[tuple[Option, ...]] = (
@@ -185,6 +198,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
            default=100_000, minimum=10, maximum=100_000_000,
            doc="Most values and object keys in a JSON body (bounds policy parameter maps "
                "and batches); larger ones get 400."),
+    # -- live discovery of MCP servers
+    Option(key="discovery.allowed_networks", env="SARK_DISCOVERY_ALLOWED_NETWORKS",
+           kind="networks", default="",
+           doc="Networks (CIDRs, comma separated, e.g. `10.20.0.0/16,127.0.0.1`) whose "
+               "addresses live discovery may connect to over HTTP or SSE; every address the "
+               "server's host resolves to must be in one. Empty: any address but link-local "
+               "(`169.254.0.0/16`, `fe80::/10`: cloud metadata services), unspecified and "
+               "multicast ones."),
     # -- storage
     Option(key="database.url", env="SARK_DATABASE_URL", kind="secret", default=None,
            doc="SQLAlchemy URL: `sqlite:///path` or `postgresql://user:pass@host/db`; "

@@ -219,6 +219,13 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     agent_token_ttl_seconds: int = 3600
 
 
+class DiscoverySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Live discovery of MCP servers."""
+
+    allowed_networks: str = ""
+    """Canonical CIDRs, comma separated; empty: any but link-local, unspecified, multicast."""
+
+
 class FlagSyncSettings(msgspec.Struct, frozen=True, kw_only=True):
     """How replicas learn about runtime feature-flag changes."""
 
@@ -243,6 +250,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     features: FeatureFlags
     flags: FlagSyncSettings = FlagSyncSettings()
     limits: LimitsSettings = LimitsSettings()
+    discovery: DiscoverySettings = DiscoverySettings()
     warnings: tuple[str, ...] = ()
     """Non-fatal remarks found while loading (unknown keys in config.yaml)."""
 

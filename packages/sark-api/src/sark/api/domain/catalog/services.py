@@ -13,7 +13,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sark.api.domain.catalog import _access, _cursor, discovery
+from sark.api.domain.catalog import _access, _cursor, destinations, discovery
 from sark.api.domain.catalog._tools import DISCOVERY_ACTOR, apply_discovery, new_tool
 from sark.api.domain.catalog.facts import server_facts
 from sark.api.domain.catalog.models import Server, Tool
@@ -284,6 +284,10 @@ class ServerService(SQLAlchemyAsyncRepositoryService[Server]):
             raise PermissionDeniedError("only an admin may discover a stdio server")
         if server.status != "active":
             raise ConflictError(f"server {server.name!r} is {server.status}")
+        if server.transport != "stdio" and server.endpoint:
+            await destinations.check(
+                server.endpoint, self.runtime.settings.discovery.allowed_networks
+            )
         target = discovery.Target(
             name=server.name,
             transport=server.transport,
