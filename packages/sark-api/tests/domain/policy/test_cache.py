@@ -136,3 +136,47 @@ async def test_memory_cache_cleanup_removes_only_expired_entries() -> None:
     assert cache.cleanup_expired() == 1
     assert cache.stats()["size"] == 1
     assert await cache.get("long") is value
+
+
+@pytest.mark.redis
+async def test_batches_ask_redis_once_and_fill_l1(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    telemetry = Telemetry()
+    try:
+        replica_a = TieredCache(MemoryCache(10, 300), RedisCache(client), telemetry)
+        replica_b = TieredCache(MemoryCache(10, 300), RedisCache(client), telemetry)
+        await replica_a.set_many([("b1", entry("one"), 60), ("b2", entry("two"), 60),
+                                  ("b0", entry("brief"), 0.5)])  # fmt: skip
+        assert 0 < await client.ttl(PREFIX + "b2") <= 60
+        assert await client.exists(PREFIX + "b0") == 0  # under a second: not shared
+        await replica_b.set("b3", entry("three"), 60)  # in b's L1 and in Redis
+        got = await replica_b.get_many(["b1", "missing", "b2", "b3"])
+        assert [g.reason if g else None for g in got] == ["one", None, "two", "three"]
+        assert [await replica_b.l1.get(k) is not None for k in ("b1", "b2")] == [True, True]
+        text = telemetry.render().decode()
+        count = (
+            'cache_operation_duration_seconds_count{implementation="redis",operation="get_many"}'
+        )
+        assert f"{count} 1.0" in text  # one MGET for the three L1 misses
+        assert await replica_b.get_many([]) == []
+    finally:
+        await client.aclose()
+
+
+async def test_batches_on_a_redis_that_is_down_are_misses() -> None:
+    client = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        cache = RedisCache(client)
+        await cache.set_many([("k", entry(), 30)])
+        assert cache.stats()["errors"] == 1
+        assert await cache.get_many(["k", "j"]) == [None, None]
+    finally:
+        await client.aclose()
+
+
+async def test_in_process_caches_answer_batches_key_by_key() -> None:
+    cache = MemoryCache(max_size=10, max_ttl=300)
+    await cache.set_many([("a", entry("a"), 60), ("gone", entry(), 0)])
+    assert [v.reason if v else None for v in await cache.get_many(["a", "gone", "x"])] == [
+        "a", None, None
+    ]  # fmt: skip

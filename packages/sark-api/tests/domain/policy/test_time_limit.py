@@ -53,6 +53,7 @@ LOOP = {"action": "slow:loop"}
 # limit: a normal request asked meanwhile has seconds to be answered even on a busy machine
 # (6M elements, ~0.5 s, was too short for CI: the builtin ended before the normal answer)
 RANGE = {"action": "slow:range", "parameters": {"n": 40_000_000}}
+BUSY = {"action": "slow:range", "parameters": {"n": 10_000_000}}  # ~0.15 s, 250 MB
 
 
 @pytest.fixture(name="bundle")
@@ -213,11 +214,12 @@ async def test_a_batch_times_out_item_by_item_and_a_runaway_stops_the_rest(bundl
         ]
     finally:
         engine.close()
-    # 100 ms per item: the batch's deadline is 1.3 s, the builtin alone takes ~2.3 s
-    short = NativeEngine(module, 100)
+    # No grace and a 1 ms limit: the batch's deadline is 3 ms, the builtin alone takes
+    # well over 0.1 s, so the deadline passes during the first item
+    short = NativeEngine(module, 1, grace_seconds=0.0)
     await short.adopt(load_bundle(bundle))
     try:
-        ran = await short.evaluate_many("mcp.authz", [RANGE, NORMAL, NORMAL])
+        ran = await short.evaluate_many("mcp.authz", [BUSY, NORMAL, NORMAL])
         assert all(isinstance(r, EngineTimeoutError) for r, _ in ran), ran
     finally:
         await anyio.to_thread.run_sync(short.close, True)  # let the builtin end here

@@ -20,6 +20,7 @@ import uuid_utils
 from sark.api.domain.audit.sink import AuditSink
 from sark.api.domain.policy.bundle import Bundle, PolicyBundleError, load_bundle
 from sark.api.domain.policy.cache import CachedDecision, DecisionCache
+from sark.api.domain.policy.cache.protocol import Entry
 from sark.api.domain.policy.engines import EngineError, EngineRouter
 from sark.api.domain.policy.inputs import (
     CatalogFactsLike,
@@ -65,6 +66,10 @@ class _Question:
     cache: DecisionCache | None
     key: str
     started: float
+
+
+_Store = tuple[DecisionCache, Entry]
+"""A decision a batch will cache: the cache and its ``(key, value, ttl)``."""
 
 
 class CacheChooser:
@@ -266,7 +271,7 @@ class DecisionService:
                     log.exception("catalog facts could not be resolved")
                     resolved[item.server, item.tool] = None
         answers: list[Decision | None] = [None] * len(items)
-        misses: list[tuple[int, _Question]] = []
+        asked: list[tuple[int, _Question]] = []
         for i, item in enumerate(items):
             started = time.perf_counter()
             facts = (
@@ -281,26 +286,44 @@ class DecisionService:
                 )
                 continue
             try:
-                question = self._question(
+                asked.append((i, self._question(
                     principal, item.action, facts, parameters=item.parameters,
                     context=item.context, package=package, client_ip=client_ip, started=started,
-                )  # fmt: skip
-                hit = await self._cached(question)
+                )))  # fmt: skip
             except Exception:
                 log.exception("decision failed unexpectedly")
                 answers[i] = self._failed(principal, item.action, facts, "internal_error", started)
-                continue
+        found = await self._lookup_many([q for _, q in asked])
+        misses: list[tuple[int, _Question]] = []
+        for (i, q), cached in zip(asked, found, strict=True):
+            hit = self._served(q, cached)
             if hit is None:
-                misses.append((i, question))
+                misses.append((i, q))
             else:
-                answers[i] = self._finish(
-                    principal, item.action, facts, hit, started=started, cache="hit"
-                )
+                answers[i] = self._finish(q.principal, q.action, q.facts, hit,
+                                          started=q.started, cache="hit")  # fmt: skip
         if misses:
             decided = await self._evaluate_batch(package, [q for _, q in misses])
             for (i, _), decision in zip(misses, decided, strict=True):
                 answers[i] = decision
         return [a for a in answers if a is not None]
+
+    async def _lookup_many(self, questions: list[_Question]) -> list[CachedDecision | None]:
+        """The cached entry of each question: one ``get_many`` per cache (a miss on error)."""
+        found: list[CachedDecision | None] = [None] * len(questions)
+        by_cache: dict[int, tuple[DecisionCache, list[int]]] = {}
+        for n, q in enumerate(questions):
+            if q.cache is not None:
+                by_cache.setdefault(id(q.cache), (q.cache, []))[1].append(n)
+        for cache, indexes in by_cache.values():
+            try:
+                values = await cache.get_many([questions[n].key for n in indexes])
+            except Exception:
+                log.exception("decision cache lookup failed; deciding without it")
+                continue
+            for n, value in zip(indexes, values, strict=True):
+                found[n] = value
+        return found
 
     async def _facts(
         self, server: str | None, tool: str | None, proposed: dict[str, Any] | None
@@ -365,18 +388,32 @@ class DecisionService:
             log.warning("policy engine failed %d of %d decisions of a batch (%s): %s",
                         len(failures), len(answers), failures[0].reason, failures[0])  # fmt: skip
         decided: list[Decision] = []
+        store: list[_Store] = []
         for q, answer in zip(questions, answers, strict=True):
             if isinstance(answer, EngineError):
                 decided.append(self._failed(q.principal, q.action, q.facts, answer.reason,
                                             q.started))  # fmt: skip
                 continue
             try:
-                decided.append(await self._settle(q, *answer))
+                decided.append(await self._settle(q, *answer, store=store))
             except Exception:
                 log.exception("decision failed unexpectedly")
                 decided.append(self._failed(q.principal, q.action, q.facts, "internal_error",
                                             q.started))  # fmt: skip
+        await self._store_many(store)
         return decided
+
+    @staticmethod
+    async def _store_many(store: list[_Store]) -> None:
+        """Keep the batch's new decisions: one ``set_many`` per cache."""
+        by_cache: dict[int, tuple[DecisionCache, list[Entry]]] = {}
+        for cache, entry in store:
+            by_cache.setdefault(id(cache), (cache, []))[1].append(entry)
+        for cache, entries in by_cache.values():
+            try:
+                await cache.set_many(entries)
+            except Exception:
+                log.exception("decision cache store failed; the decisions stand uncached")
 
     def _question(
         self,
@@ -404,10 +441,13 @@ class DecisionService:
 
     async def _cached(self, q: _Question) -> Decision | None:
         """The cached decision for ``q`` (a fresh id), counting hit, miss or bypass."""
+        return self._served(q, await q.cache.get(q.key) if q.cache is not None else None)
+
+    def _served(self, q: _Question, cached: CachedDecision | None) -> Decision | None:
+        """``cached`` as the answer to ``q`` (a fresh id); counts hit, miss or bypass."""
         if q.cache is None:
             self._cache_result["bypass"].inc()
             return None
-        cached = await q.cache.get(q.key)
         if cached is None:
             self._cache_result["miss"].inc()
             return None
@@ -423,8 +463,14 @@ class DecisionService:
             engine=cached.engine,
         )
 
-    async def _settle(self, q: _Question, raw: Any, engine: str) -> Decision:
-        """The decision the engine gave for ``q``: validated, cached, audited."""
+    async def _settle(
+        self, q: _Question, raw: Any, engine: str, store: list[_Store] | None = None
+    ) -> Decision:
+        """The decision the engine gave for ``q``: validated, cached, audited.
+
+        With ``store`` the cache entry is appended there (stored by the caller in one
+        ``set_many``) instead of being stored now.
+        """
         try:
             output = validate_output(raw)
         except InvalidPolicyOutputError as exc:
@@ -450,7 +496,10 @@ class DecisionService:
                 engine=engine,
                 expires_at=q.now + q.ttl,
             )
-            await q.cache.set(q.key, entry, q.ttl)
+            if store is None:
+                await q.cache.set(q.key, entry, q.ttl)
+            else:
+                store.append((q.cache, (q.key, entry, q.ttl)))
         outcome = "miss" if q.cache else "bypass"
         return self._finish(q.principal, q.action, q.facts, decision, started=q.started,
                             cache=outcome)  # fmt: skip

@@ -8,10 +8,10 @@ from typing import Any
 
 import msgspec
 
-from sark.api.domain.policy.cache.protocol import CachedDecision
+from sark.api.domain.policy.cache.protocol import CachedDecision, EachInTurn
 
 
-class MemoryCache:
+class MemoryCache(EachInTurn):
     """LRU + TTL cache for one event loop (no lock: every call runs on the loop thread)."""
 
     implementation = "python"
@@ -81,7 +81,7 @@ class MemoryCache:
         }
 
 
-class NativeCache:
+class NativeCache(EachInTurn):
     """``sark.native.Cache`` (dashmap LRU + TTL in Rust) behind the same protocol.
 
     Entries are kept as MessagePack bytes, not as Python objects: a cached decision then

@@ -11,12 +11,13 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
-from sark.api.domain.policy.cache.protocol import CachedDecision
+from sark.api.domain.policy.cache.protocol import CachedDecision, Entry
 
 log = logging.getLogger("sark.policy.cache")
 PREFIX = "sark:decision:"
@@ -58,6 +59,21 @@ class RedisCache:
         except (Exception, TimeoutError) as exc:
             self._failed("get", exc)
             return None
+        return self._decoded(raw)
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedDecision | None]:
+        """The entries under ``keys`` with one ``MGET``; Nones on any Redis problem."""
+        if not keys or not self.available:
+            return [None] * len(keys)
+        try:
+            async with asyncio.timeout(OPERATION_TIMEOUT):
+                raws = await self._redis.mget([PREFIX + key for key in keys])
+        except (Exception, TimeoutError) as exc:
+            self._failed("get", exc)
+            return [None] * len(keys)
+        return [self._decoded(raw) for raw in raws]
+
+    def _decoded(self, raw: Any) -> CachedDecision | None:
         if raw is None:
             self._misses += 1
             return None
@@ -77,6 +93,21 @@ class RedisCache:
         try:
             async with asyncio.timeout(OPERATION_TIMEOUT):
                 await self._redis.set(PREFIX + key, self._encode(value), ex=seconds)
+        except (Exception, TimeoutError) as exc:
+            self._failed("set", exc)
+
+    async def set_many(self, entries: Sequence[Entry]) -> None:
+        """Store every entry with one pipeline of ``SET ... EX`` (no transaction)."""
+        kept = [(PREFIX + key, self._encode(value), math.floor(ttl))
+                for key, value, ttl in entries if math.floor(ttl) > 0]  # fmt: skip
+        if not kept or not self.available:
+            return
+        try:
+            async with asyncio.timeout(OPERATION_TIMEOUT):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key, raw, seconds in kept:
+                        pipe.set(key, raw, ex=seconds)
+                    await pipe.execute()
         except (Exception, TimeoutError) as exc:
             self._failed("set", exc)
 

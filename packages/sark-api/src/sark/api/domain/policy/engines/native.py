@@ -11,7 +11,7 @@ evaluations queue and time out (fail closed) rather than pile up.
 
 A batch (``evaluate_many``) is one hand-off to the pool: one thread evaluates the items
 in order, so a batch of a hundred pays one thread switch instead of a hundred. Its
-deadline is the sum of the items' limits plus the same second; when it passes, the
+deadline is the sum of the items' limits plus the same grace; when it passes, the
 thread stops before its next item and every item without an answer is a timeout deny.
 """
 
@@ -63,13 +63,16 @@ class NativeEngine:
     name = "native"
     implementation = "rust"
 
-    def __init__(self, module: ModuleType, timeout_ms: int) -> None:
-        """Wrap ``module`` (``sark.native``); each evaluation is limited to ``timeout_ms``."""
+    def __init__(self, module: ModuleType, timeout_ms: int, grace_seconds: float = 1.0) -> None:
+        """Wrap ``module`` (``sark.native``); each evaluation is limited to ``timeout_ms``.
+
+        regorus's own timer stops loops at the limit; ``grace_seconds`` past it, the outer
+        deadline catches a builtin that cannot be interrupted (see the module docstring).
+        """
         self._native = module
         self._timeout_ms = timeout_ms
-        # regorus's own timer stops loops at the limit; the extra second only catches a
-        # builtin that cannot be interrupted (see the module docstring)
-        self._deadline = timeout_ms / 1000 + 1.0
+        self._grace = grace_seconds
+        self._deadline = timeout_ms / 1000 + grace_seconds
         self._engine: Any = None
         self._revision: str | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -126,7 +129,7 @@ class NativeEngine:
             self._threads(), self._run_batch, engine, f"data.{package}.decision", inputs, done,
             stop,
         )  # fmt: skip
-        deadline = self._deadline + (len(inputs) - 1) * self._timeout_ms / 1000
+        deadline = len(inputs) * self._timeout_ms / 1000 + self._grace
         try:
             await asyncio.wait_for(running, deadline)
         except TimeoutError:
