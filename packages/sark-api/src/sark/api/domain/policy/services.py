@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import uuid_utils
@@ -68,8 +68,17 @@ class _Question:
     started: float
 
 
+T = TypeVar("T")
 _Store = tuple[DecisionCache, Entry]
 """A decision a batch will cache: the cache and its ``(key, value, ttl)``."""
+
+
+def _by_cache(pairs: Iterable[tuple[DecisionCache, T]]) -> list[tuple[DecisionCache, list[T]]]:
+    """``pairs`` grouped per cache object (a batch asks and fills each cache once)."""
+    groups: dict[int, tuple[DecisionCache, list[T]]] = {}
+    for cache, item in pairs:
+        groups.setdefault(id(cache), (cache, []))[1].append(item)
+    return list(groups.values())
 
 
 class CacheChooser:
@@ -311,11 +320,8 @@ class DecisionService:
     async def _lookup_many(self, questions: list[_Question]) -> list[CachedDecision | None]:
         """The cached entry of each question: one ``get_many`` per cache (a miss on error)."""
         found: list[CachedDecision | None] = [None] * len(questions)
-        by_cache: dict[int, tuple[DecisionCache, list[int]]] = {}
-        for n, q in enumerate(questions):
-            if q.cache is not None:
-                by_cache.setdefault(id(q.cache), (q.cache, []))[1].append(n)
-        for cache, indexes in by_cache.values():
+        asked = ((q.cache, n) for n, q in enumerate(questions) if q.cache is not None)
+        for cache, indexes in _by_cache(asked):
             try:
                 values = await cache.get_many([questions[n].key for n in indexes])
             except Exception:
@@ -406,10 +412,7 @@ class DecisionService:
     @staticmethod
     async def _store_many(store: list[_Store]) -> None:
         """Keep the batch's new decisions: one ``set_many`` per cache."""
-        by_cache: dict[int, tuple[DecisionCache, list[Entry]]] = {}
-        for cache, entry in store:
-            by_cache.setdefault(id(cache), (cache, []))[1].append(entry)
-        for cache, entries in by_cache.values():
+        for cache, entries in _by_cache(store):
             try:
                 await cache.set_many(entries)
             except Exception:
