@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from typing import Final
 
+import uuid_utils
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +28,7 @@ def request_id_from(scope: Scope) -> str:
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return uuid_utils.uuid4().hex  # the Rust generator: ~10x cheaper than uuid.uuid4
 
 
 class ObservabilityMiddleware:

@@ -17,7 +17,9 @@ KEY_OWNERS = READERS | {Role.SERVICE}
 SCOPE = "audit:read"
 
 
-def can_read_audit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def can_read_audit(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """Users need the admin or security_admin role; API keys need ``audit:read`` too.
 
     A key is judged by its owner's role as well as its scope: a scope only narrows what

@@ -1,4 +1,8 @@
-"""Route guards: by role, and by API-key scope."""
+"""Route guards: by role, and by API-key scope.
+
+Guards are coroutines: Litestar runs a plain-function guard in a worker thread (a thread
+hand-off on every request), and none of these does blocking work.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ def require_roles(*roles: Role) -> Guard:
     allowed = frozenset(roles)
     names = ", ".join(sorted(str(r) for r in allowed))
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)
         if principal.role not in allowed:
             msg = f"this needs one of the roles {names}; you are {principal.role}"
@@ -45,7 +49,7 @@ def require_scope(scope: str) -> Guard:
         msg = f"unknown scope {scope!r}"
         raise ValueError(msg)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)
         if not principal.has_scope(scope):
             msg = f"this API key lacks the {scope!r} scope"
@@ -54,7 +58,7 @@ def require_scope(scope: str) -> Guard:
     return guard
 
 
-def require_authenticated(
+async def require_authenticated(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """A guard requiring any authenticated principal."""
