@@ -4,7 +4,13 @@ from typing import Any
 
 import pytest
 
-from sark.api.domain.policy.inputs import Facts, build_input, proposed_facts, unknown_facts
+from sark.api.domain.policy.inputs import (
+    Facts,
+    build_input,
+    proposed_facts,
+    rfc3339,
+    unknown_facts,
+)
 from sark.api.domain.policy.output import InvalidPolicyOutputError, validate_output
 from sark.core.models import Principal, PrincipalType, Role
 
@@ -38,6 +44,15 @@ def test_missing_parts_have_safe_defaults() -> None:
     assert built["parameters"] == {}
     assert built["context"]["approval_id"] is None
     assert built["context"]["time"] == "1970-01-01T00:00:00Z"
+
+
+def test_the_time_is_formatted_per_second_whatever_was_asked_before() -> None:
+    # rfc3339 keeps the last second it formatted: every answer must still be the exact one
+    moments = [0.0, 0.999, 1.0, 59.5, 0.25, 1_795_435_200.9, 1_795_435_200.1, 86_399.99]
+    expected = ["1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "1970-01-01T00:00:01Z",
+                "1970-01-01T00:00:59Z", "1970-01-01T00:00:00Z", "2026-11-23T12:00:00Z",
+                "2026-11-23T12:00:00Z", "1970-01-01T23:59:59Z"]  # fmt: skip
+    assert [rfc3339(m) for m in moments] == expected
 
 
 def test_unknown_and_proposed_facts() -> None:

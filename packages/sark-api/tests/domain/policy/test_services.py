@@ -196,6 +196,9 @@ async def test_decide_many_resolves_each_resource_once(
     assert len(sink.decisions()) == 4
 
 
+CACHE_RESULTS = ("hit", "miss", "bypass")
+
+
 async def test_decide_many_answers_hits_at_once_and_misses_in_one_engine_batch(
     opa_runtime: tuple[Runtime, RecordingSink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,6 +216,17 @@ async def test_decide_many_answers_hits_at_once_and_misses_in_one_engine_batch(
         return await evaluate_many(package, inputs)
 
     monkeypatch.setattr(engine, "evaluate_many", counted)
+    registry = runtime.telemetry.registry
+
+    def counts() -> dict[str, float]:
+        cache = "sark_decision_cache_requests_total"
+        found = {r: registry.get_sample_value(cache, {"result": r}) for r in CACHE_RESULTS}
+        for result in ("allow", "deny"):
+            labels = {"result": result, "engine": "opa"}
+            found[result] = registry.get_sample_value("sark_decisions_total", labels)
+        return {k: float(v or 0.0) for k, v in found.items()}
+
+    before = counts()
     items = [
         DecisionRequest(action="tool:invoke", server="payments-db", tool="query"),
         DecisionRequest(action="tool:invoke", server="payments-db", tool="lookup"),  # cached
@@ -230,6 +244,11 @@ async def test_decide_many_answers_hits_at_once_and_misses_in_one_engine_batch(
     assert results[1].decision_id != warm.decision_id
     audited = {e.decision_id: e.details["cache"] for e in sink.decisions()}
     assert [audited[d.decision_id] for d in results] == ["miss", "hit", "bypass", "bypass"]
+    # a batch bumps each counter once per outcome, by the number of decisions
+    after = counts()
+    assert {k: after[k] - before[k] for k in after} == {
+        "hit": 1, "miss": 1, "bypass": 2, "allow": 2, "deny": 2,
+    }  # fmt: skip
 
 
 async def test_decide_many_denies_each_item_the_engine_could_not_answer(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from sark.api.observability.metrics import Telemetry
@@ -49,6 +51,14 @@ class GatewayMetrics:
     def count(self, decision: Decision) -> None:
         """Count one decision."""
         (self._allow if decision.allow else self._deny).inc()
+
+    def count_many(self, decisions: Sequence[Decision]) -> None:
+        """Count a batch of decisions (one increment per outcome)."""
+        allowed = sum(1 for d in decisions if d.allow)
+        if allowed:
+            self._allow.inc(allowed)
+        if allowed < len(decisions):
+            self._deny.inc(len(decisions) - allowed)
 
     def count_allow(self, allow: bool) -> None:
         """Count one decision known only by its outcome."""

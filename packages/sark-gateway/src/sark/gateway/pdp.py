@@ -125,7 +125,11 @@ class Mapper:
         ident = resource.get("id")
         raw_props = resource.get("properties")
         props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
-        named = next((props[k] for k in SERVER_KEYS if isinstance(props.get(k), str)), None)
+        named = None
+        for key in SERVER_KEYS:
+            if isinstance(value := props.get(key), str):
+                named = value
+                break
         server = await self._server(named) if named else None
         if kind == "tool":
             if not isinstance(ident, str) or not ident:
@@ -269,8 +273,7 @@ async def decide_all(
         for i, decision in zip(indexes, batch, strict=True):
             results[i] = decision
     out = [r for r in results if r is not None]
-    for decision in out:
-        state.metrics.count(decision)
+    state.metrics.count_many(out)
     return out
 
 

@@ -11,7 +11,6 @@ import uuid_utils
 
 from sark.core.models import AuditEvent
 
-_EVENT_FIELDS = tuple(AuditEvent.__struct_fields__)
 _NUL = "\x00"
 
 
@@ -28,11 +27,6 @@ _encoder = msgspec.json.Encoder(enc_hook=str)
 _row_decoder = msgspec.json.Decoder(AuditRow)
 
 
-def _clean_text(value: str | None) -> str | None:
-    # PostgreSQL rejects NUL in text; an event must never be unstorable.
-    return value.replace(_NUL, "") if value is not None and _NUL in value else value
-
-
 def _clean_details(details: dict[str, Any]) -> dict[str, Any]:
     # Round-trip through JSON so any value (datetimes, UUIDs, objects) becomes storable.
     raw = _encoder.encode(details).replace(b"\\u0000", b"")
@@ -42,10 +36,10 @@ def _clean_details(details: dict[str, Any]) -> dict[str, Any]:
 
 def make_row(event: AuditEvent, seq: int) -> AuditRow:
     """Give ``event`` its id and sequence number, making every field storable."""
-    values: dict[str, Any] = {}
-    for name in _EVENT_FIELDS:
-        value = getattr(event, name)
-        values[name] = _clean_text(value) if isinstance(value, str) else value
+    values = msgspec.structs.asdict(event)
+    for name, value in values.items():
+        if isinstance(value, str) and _NUL in value:  # PostgreSQL rejects NUL in text
+            values[name] = value.replace(_NUL, "")
     try:
         values["details"] = _clean_details(event.details)
     except (TypeError, ValueError, msgspec.MsgspecError) as exc:

@@ -82,9 +82,20 @@ def hash_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def rfc3339(now: float) -> str:
     """``now`` (Unix seconds) as RFC 3339 UTC with second precision."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    # Every decision asks; formatting once per second (the last one kept) saves a
+    # strftime per decision. One tuple is replaced whole: safe from any thread.
+    second = int(now)
+    cached = _last_second[0]
+    if cached[0] == second:
+        return cached[1]
+    text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    _last_second[0] = (second, text)
+    return text
 
 
 def subject_of(principal: Principal) -> dict[str, Any]:
@@ -118,7 +129,9 @@ def build_input(
         resource["tool"] = facts.tool
     ctx: dict[str, Any] = {"approval_id": None, "gateway": None}
     if context:
-        ctx.update((k, v) for k, v in context.items() if k not in SERVER_CONTEXT_KEYS)
+        ctx.update(context)
+        for key in SERVER_CONTEXT_KEYS:  # replaced below, whatever the caller sent
+            ctx.pop(key, None)
     ctx["time"] = rfc3339(now)
     ctx["ip"] = ip
     ctx["request_id"] = request_id

@@ -8,6 +8,7 @@ deny whose reason names it, audited like every other decision.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -71,6 +72,8 @@ class _Question:
 T = TypeVar("T")
 _Store = tuple[DecisionCache, Entry]
 """A decision a batch will cache: the cache and its ``(key, value, ttl)``."""
+_Tally = collections.Counter[str | tuple[bool, str]]
+"""What a batch counts: cache outcomes (``"hit"`` ...) and decisions ``(allow, engine)``."""
 
 
 def _by_cache(pairs: Iterable[tuple[DecisionCache, T]]) -> list[tuple[DecisionCache, list[T]]]:
@@ -303,19 +306,30 @@ class DecisionService:
                 log.exception("decision failed unexpectedly")
                 answers[i] = self._failed(principal, item.action, facts, "internal_error", started)
         found = await self._lookup_many([q for _, q in asked])
+        # Counters are bumped once per batch (a prometheus inc takes a lock): per outcome.
+        tally: _Tally = collections.Counter()
         misses: list[tuple[int, _Question]] = []
         for (i, q), cached in zip(asked, found, strict=True):
-            hit = self._served(q, cached)
+            hit = self._served(q, cached, tally)
             if hit is None:
                 misses.append((i, q))
             else:
                 answers[i] = self._finish(q.principal, q.action, q.facts, hit,
-                                          started=q.started, cache="hit")  # fmt: skip
+                                          started=q.started, cache="hit", tally=tally)  # fmt: skip
         if misses:
-            decided = await self._evaluate_batch(package, [q for _, q in misses])
+            decided = await self._evaluate_batch(package, [q for _, q in misses], tally)
             for (i, _), decision in zip(misses, decided, strict=True):
                 answers[i] = decision
+        self._count(tally)
         return [a for a in answers if a is not None]
+
+    def _count(self, tally: _Tally) -> None:
+        """Add a batch's tally to the decision and cache counters."""
+        for key, n in tally.items():
+            if isinstance(key, str):
+                self._cache_result[key].inc(n)
+            else:
+                self._children(*key)[0].inc(n)
 
     async def _lookup_many(self, questions: list[_Question]) -> list[CachedDecision | None]:
         """The cached entry of each question: one ``get_many`` per cache (a miss on error)."""
@@ -374,7 +388,9 @@ class DecisionService:
             log.exception("decision failed unexpectedly")
             return self._failed(principal, action, facts, "internal_error", started)
 
-    async def _evaluate_batch(self, package: str, questions: list[_Question]) -> list[Decision]:
+    async def _evaluate_batch(
+        self, package: str, questions: list[_Question], tally: _Tally
+    ) -> list[Decision]:
         """Decide cache misses of one principal with one engine batch."""
         first = questions[0]
         try:
@@ -401,7 +417,7 @@ class DecisionService:
                                             q.started))  # fmt: skip
                 continue
             try:
-                decided.append(await self._settle(q, *answer, store=store))
+                decided.append(await self._settle(q, *answer, store=store, tally=tally))
             except Exception:
                 log.exception("decision failed unexpectedly")
                 decided.append(self._failed(q.principal, q.action, q.facts, "internal_error",
@@ -444,17 +460,22 @@ class DecisionService:
 
     async def _cached(self, q: _Question) -> Decision | None:
         """The cached decision for ``q`` (a fresh id), counting hit, miss or bypass."""
-        return self._served(q, await q.cache.get(q.key) if q.cache is not None else None)
+        tally: _Tally = collections.Counter()
+        served = self._served(q, await q.cache.get(q.key) if q.cache is not None else None, tally)
+        self._count(tally)
+        return served
 
-    def _served(self, q: _Question, cached: CachedDecision | None) -> Decision | None:
-        """``cached`` as the answer to ``q`` (a fresh id); counts hit, miss or bypass."""
+    def _served(
+        self, q: _Question, cached: CachedDecision | None, tally: _Tally
+    ) -> Decision | None:
+        """``cached`` as the answer to ``q`` (a fresh id); tallies hit, miss or bypass."""
         if q.cache is None:
-            self._cache_result["bypass"].inc()
+            tally["bypass"] += 1
             return None
         if cached is None:
-            self._cache_result["miss"].inc()
+            tally["miss"] += 1
             return None
-        self._cache_result["hit"].inc()
+        tally["hit"] += 1
         return Decision(
             decision_id=uuid_utils.uuid7().hex,
             allow=cached.allow,
@@ -467,12 +488,17 @@ class DecisionService:
         )
 
     async def _settle(
-        self, q: _Question, raw: Any, engine: str, store: list[_Store] | None = None
+        self,
+        q: _Question,
+        raw: Any,
+        engine: str,
+        store: list[_Store] | None = None,
+        tally: _Tally | None = None,
     ) -> Decision:
         """The decision the engine gave for ``q``: validated, cached, audited.
 
         With ``store`` the cache entry is appended there (stored by the caller in one
-        ``set_many``) instead of being stored now.
+        ``set_many``) instead of being stored now; with ``tally`` it is counted there.
         """
         try:
             output = validate_output(raw)
@@ -505,7 +531,7 @@ class DecisionService:
                 store.append((q.cache, (q.key, entry, q.ttl)))
         outcome = "miss" if q.cache else "bypass"
         return self._finish(q.principal, q.action, q.facts, decision, started=q.started,
-                            cache=outcome)  # fmt: skip
+                            cache=outcome, tally=tally)  # fmt: skip
 
     def _children(self, allow: bool, engine: str) -> tuple[Any, Any]:
         # labels() takes a lock and builds a tuple on every call; a decision costs a few
@@ -540,10 +566,14 @@ class DecisionService:
         *,
         started: float,
         cache: str,
+        tally: _Tally | None = None,
     ) -> Decision:
         elapsed = time.perf_counter() - started
         counted, timed = self._children(decision.allow, decision.engine)
-        counted.inc()
+        if tally is None:
+            counted.inc()
+        else:
+            tally[decision.allow, decision.engine] += 1
         timed.observe(elapsed)
         filtered = [
             path
