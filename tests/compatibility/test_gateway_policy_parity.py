@@ -142,6 +142,31 @@ def corpus(package: str, size: int, seed: int) -> list[dict[str, Any]]:
             "parameters": rng.choice(PARAMS),
             "context": context,
         })  # fmt: skip
+    if package == "mcp.gateway":
+        items += _hours_grid()
+    return items
+
+
+def _hours_grid() -> list[dict[str, Any]]:
+    """Well-formed invocations of every role x level x time, for the paths a random
+    draw rarely reaches together: a high tool allowed inside business hours, denied
+    outside them. (A regorus miscompilation once made every such call outside hours.)"""
+    items = []
+    for role, level, when in itertools.product(ROLES, LEVELS, TIMES):
+        items.append({
+            "subject": {"id": "u-42", "type": "user", "role": role, "teams": ["payments"],
+                        "attributes": {}, "acting_for": None},
+            "action": "gateway:tool:invoke",
+            "resource": {
+                "server": {"id": "s-1", "name": "pg", "registered": True,
+                           "sensitivity_level": "medium", "owner": "u-7", "team": "payments",
+                           "tags": [], "status": "active"},
+                "tool": {"name": "t", "registered": True, "sensitivity_level": level,
+                         "requires_approval": False, "annotations": {}},
+            },
+            "parameters": PARAMS[1],
+            "context": {"time": when, "approval_id": "apr-1", "gateway": None},
+        })  # fmt: skip
     return items
 
 
@@ -189,6 +214,14 @@ def test_native_and_opa_agree_on_the_corpus(package: str, tmp_path: Path) -> Non
     ]
     assert mismatches == [], f"{len(mismatches)} divergent decisions, first: {mismatches[0]}"
     reasons = {d["reason"] for d in expected}
+    if package == "mcp.gateway":
+        hours = [
+            (item["context"]["time"], decision)
+            for item, decision in zip(items, expected, strict=True)
+            if item in _hours_grid() and item["resource"]["tool"]["sensitivity_level"] == "high"
+        ]
+        assert any(d["allow"] and when == "2026-11-23T10:00:00Z" for when, d in hours)
+        assert any(d["reason"] == "outside_business_hours" for _, d in hours)
     # The corpus reaches allows and most deny reasons, so agreement means something.
     assert sum(d["allow"] for d in expected) > 50
     assert len(reasons) >= 9, reasons

@@ -281,11 +281,7 @@ within_business_hours if {
 }
 
 # Same strict parsing as mcp.authz (docs/policies.md, OPA and regorus).
-request_time_ns := time.parse_rfc3339_ns(input.context.time) if {
-	is_string(input.context.time)
-	regex.match(authz.rfc3339_pattern, input.context.time)
-	authz.valid_calendar_day(input.context.time)
-}
+request_time_ns := authz.parse_time_ns(input.context.time)
 
 # ---------------------------------------------------------------------------
 # Parameter filtering (1.0 redaction lists, by the effective sensitivity)

@@ -108,6 +108,13 @@ impl Plan {
         let program =
             Compiler::compile_from_policy_with_host_await(&policy, &[rule], &[(HOST_WALK, 1)]);
         let (compiled, fallback_reason) = match program {
+            Ok(program) if looks_up_virtual_documents(&program) => (
+                None,
+                Some(format!(
+                    "{rule} reads a package as a whole (a virtual document lookup), which \
+                     the regorus 0.14 RVM can answer wrongly (docs/adr/0004)"
+                )),
+            ),
             Ok(program) => (
                 Some(Compiled {
                     awaits_host: program
@@ -273,6 +280,20 @@ fn answer_host_calls(vm: &mut RegoVM, mut value: Value) -> Result<Value, VmError
         let answer = answer.map_err(|message| VmError::Internal { message, pc: 0 })?;
         value = vm.resume(Some(answer))?;
     }
+}
+
+/// Whether `program` reads rules through a prefix of their path (`data.pkg` as a whole,
+/// or `alias.rule` where the import alias names another package).
+///
+/// regorus 0.14 compiles such a reference into a `VirtualDataDocumentLookup` that
+/// evaluates every rule under the prefix and, on SARK's own `mcp.authz`, returned `[]`
+/// where OPA and the interpreter return the rule's value: a silently wrong decision.
+/// Those rules run on the interpreter instead (correct, slower).
+fn looks_up_virtual_documents(program: &Program) -> bool {
+    program
+        .instructions
+        .iter()
+        .any(|i| matches!(i, Instruction::VirtualDataDocumentLookup { .. }))
 }
 
 /// Errors that mean "the VM cannot run this", not "the policy failed".

@@ -247,6 +247,57 @@ else := {"allow": false, "reason": failed[0]}
         .unwrap()
     }
 
+    /// The bundle SARK ships (`opa/` at the repository root), plus `extra` modules.
+    fn shipped_bundle(extra: &[(&str, &str)]) -> Snapshot {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../opa");
+        let bundle = crate::bundle::BundleSource::read(&root).unwrap();
+        let mut modules: BTreeMap<String, String> = bundle.modules().unwrap().into_iter().collect();
+        modules.extend(
+            extra
+                .iter()
+                .map(|(n, s)| ((*n).to_string(), (*s).to_string())),
+        );
+        let data = bundle.data_documents().unwrap();
+        Snapshot::build("rev".into(), Sources { modules, data }, limits()).unwrap()
+    }
+
+    #[test]
+    fn every_shipped_decision_runs_compiled() {
+        let snapshot = shipped_bundle(&[]);
+        for rule in [
+            "data.mcp.authz.decision",
+            "data.mcp.gateway.decision",
+            "data.mcp.gateway.a2a.decision",
+        ] {
+            let plan = snapshot.plan(rule).unwrap();
+            assert_eq!(
+                plan.mode(),
+                Mode::Compiled,
+                "{rule}: {:?}",
+                plan.fallback_reason()
+            );
+        }
+    }
+
+    #[test]
+    fn reading_another_package_through_an_alias_runs_on_the_interpreter() {
+        // regorus 0.14 compiles `authz.rfc3339_pattern` (alias of another package) to a
+        // lookup of the whole package, and its RVM answered `[]` here.
+        let reader = "package reader\nimport data.mcp.authz\npattern := authz.rfc3339_pattern\n";
+        let snapshot = shipped_bundle(&[("reader.rego", reader)]);
+        let plan = snapshot.plan("data.reader.pattern").unwrap();
+        assert_eq!(plan.mode(), Mode::Interpreted);
+        assert!(plan
+            .fallback_reason()
+            .unwrap()
+            .contains("virtual document lookup"));
+        let pattern = plan.evaluate(Value::new_object()).unwrap();
+        assert!(
+            pattern.as_string().unwrap().starts_with("^(19|20|21)"),
+            "{pattern}"
+        );
+    }
+
     #[test]
     fn realistic_policy_runs_compiled_and_matches_the_interpreter() {
         let snapshot = build(&[("authz.rego", AUTHZ)], Some(DATA)).unwrap();
