@@ -202,3 +202,32 @@ def test_redaction_at_depth_agrees(opa_with_bundle: httpx.Client, engine: Any) -
     assert expected["allow"] is True
     assert "Password" not in str(expected["filtered_parameters"])
     assert engine.evaluate(RULE, item) == expected
+
+
+def test_every_role_level_and_time_agrees(opa_with_bundle: httpx.Client, engine: Any) -> None:
+    # A grid, not a draw: well-formed invocations of a team's registered tool by every
+    # role, at every level and time, so that allows inside business hours and denies
+    # outside them are both compared (random draws rarely combine all of that).
+    decisions = []
+    for role in ROLES:
+        for level in LEVELS:
+            for when in TIMES:
+                item = {
+                    "subject": {"id": "u-42", "type": "user", "role": role,
+                                "teams": ["payments"], "attributes": {}, "acting_for": None},
+                    "action": "tool:invoke",
+                    "resource": {
+                        "server": {"id": "s-1", "name": "pg", "registered": True,
+                                   "sensitivity_level": "medium", "owner": "u-7",
+                                   "team": "payments", "tags": [], "status": "active"},
+                        "tool": {"name": "q", "registered": True, "sensitivity_level": level,
+                                 "requires_approval": False, "annotations": {}},
+                    },
+                    "parameters": {"q": 1, "nested": {"Password": "p"}},
+                    "context": {"time": when, "approval_id": "apr-1"},
+                }  # fmt: skip
+                expected = opa_decision(opa_with_bundle, item)
+                assert engine.evaluate(RULE, item) == expected, item
+                decisions.append((level, when, expected))
+    assert any(d["allow"] for level, when, d in decisions if level == "high" and when == TIMES[0])
+    assert any(d["reason"] == "outside_business_hours" for _, _, d in decisions)
