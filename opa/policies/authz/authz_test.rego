@@ -684,6 +684,14 @@ test_non_ascii_keys_are_other_names if {
 	d.filtered_parameters == {"APİ_KEY": "x", "pässword": "y"}
 }
 
+test_ascii_counts_bytes_not_code_points if {
+	authz.ascii("api_KEY-1 /~")
+	authz.ascii("")
+	not authz.ascii("pässword")
+	not authz.ascii("APİ_KEY")
+	not authz.ascii("token ")
+}
+
 test_denied_decision_has_no_parameters if {
 	d := decide(with_params(invoke(outsider("developer"), "high"), secrets))
 	d.reason == "insufficient_role_for_sensitivity"

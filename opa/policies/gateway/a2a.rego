@@ -204,7 +204,7 @@ matched_paths contains path if {
 	count(path) > 0
 	key := path[count(path) - 1]
 	is_string(key)
-	regex.match(`^[\x00-\x7f]+$`, key)
+	authz.ascii(key)
 	lower(key) in redacted_names
 }
 

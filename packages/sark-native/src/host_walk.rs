@@ -12,21 +12,47 @@
 //! is rewritten to the equivalent unification over an array of pairs
 //!
 //! ```rego
-//! [path, value] = __sark_walk(x)[_]
+//! [path, value] = data.__sark_host.walk(x)[_]
 //! ```
 //!
-//! where `__sark_walk` is registered as a host-await builtin: the VM suspends on it and
-//! the plan answers with the same pairs regorus's `walk` builtin produces (same order).
-//! Unification keeps `walk`'s meaning when `path` or `value` are already bound. The
-//! interpreter, error messages and the builtin check keep seeing the original source.
+//! where `data.__sark_host.walk` (the [`HELPER_SOURCE`] module, added to the bundle for
+//! the RVM) asks the host with `__builtin_host_await(x, x)` for the pairs regorus's `walk`
+//! builtin produces (same order); [`answer`] computes them. Unification keeps `walk`'s
+//! meaning when `path` or `value` are already bound. The interpreter, error messages and
+//! the builtin check keep seeing the original source.
+//!
+//! A host call can be answered two ways (see `plan.rs`). A *suspendable* VM stops at the
+//! call and the plan resumes it with the answer; that mode is general but slow (it costs
+//! more than the rest of SARK's decision). A *run-to-completion* VM takes answers
+//! preloaded by the host, keyed by the call's identifier — here the argument itself — so
+//! the plan preloads the pairs of the values a call is likely to ask for. When the VM asks
+//! for a value that was not preloaded, the helper's `else` branch evaluates `abort`, whose
+//! regex exceeds regorus's size limit: a fatal error that no rule swallows. The plan then
+//! re-runs the evaluation suspendable. A wrong preload guess therefore costs time, never
+//! a wrong answer.
 
 use regorus::unstable::{Expr, Literal, LiteralStmt, Module};
 use regorus::Value;
 
 use crate::ast_visit::{visit_module, Visitor};
 
-/// Name of the host function standing in for `walk` in rewritten modules.
-pub const HOST_WALK: &str = "__sark_walk";
+/// Package of the helper module; reserved (a bundle may not define it).
+pub const HELPER_PACKAGE: &str = "__sark_host";
+
+/// Module name of the helper in the RVM's copy of the bundle.
+pub const HELPER_MODULE: &str = "__sark_host/walk.rego";
+
+/// The helper module standing in for `walk` in rewritten modules.
+pub const HELPER_SOURCE: &str = r#"package __sark_host
+
+walk(x) := pairs if {
+	pairs := __builtin_host_await(x, x)
+} else := abort
+
+# Compiling this pattern exceeds regorus's regex size limit: a fatal VM error, which
+# stops a run-to-completion evaluation whose host answer was not preloaded.
+abort := regex.match("(?:(?:(?:a{1000}){1000}){1000}){1000}", "")
+"#;
 
 /// `source` with every `walk(x, out)` statement rewritten, or None when it has none.
 pub fn rewrite(module: &Module) -> Option<String> {
@@ -72,7 +98,7 @@ impl Visitor for WalkStatements {
             return;
         };
         let replacement = format!(
-            "{} = {HOST_WALK}({})[_]",
+            "{} = data.{HELPER_PACKAGE}.walk({})[_]",
             params[1].span().text(),
             params[0].span().text()
         );
@@ -80,20 +106,11 @@ impl Visitor for WalkStatements {
     }
 }
 
-/// Answer a `__sark_walk` host call: `argument` is `[x]`; returns `walk(x)`'s pairs.
-pub fn answer(argument: &Value) -> Result<Value, String> {
-    let Value::Array(args) = argument else {
-        return Err(format!(
-            "{HOST_WALK}: expected an argument array, got {argument}"
-        ));
-    };
-    let [target] = args
-        .to_vec()
-        .try_into()
-        .map_err(|_| format!("{HOST_WALK}: expected exactly one argument"))?;
+/// The answer to the helper's host call for `target`: `walk(target)`'s pairs.
+pub fn answer(target: &Value) -> Value {
     let mut pairs = Vec::new();
-    visit(&mut Vec::new(), &target, &mut pairs);
-    Ok(Value::from(pairs))
+    visit(&mut Vec::new(), target, &mut pairs);
+    Value::from(pairs)
 }
 
 /// Same traversal and order as regorus's `walk` builtin (graph.rs `walk_visit`).
@@ -142,7 +159,7 @@ mod tests {
         let out = rewritten(src).unwrap();
         assert_eq!(
             out,
-            "package w\nimport rego.v1\np contains path if {\n\t[path, _] = __sark_walk(input)[_]\n}\nq := [v | [_, v] = __sark_walk(input.x)[_]]\n"
+            "package w\nimport rego.v1\np contains path if {\n\t[path, _] = data.__sark_host.walk(input)[_]\n}\nq := [v | [_, v] = data.__sark_host.walk(input.x)[_]]\n"
         );
     }
 
@@ -166,8 +183,7 @@ mod tests {
             .iter()
             .map(|r| r.bindings["x"].clone())
             .collect::<Vec<_>>();
-        let argument = Value::from(vec![Value::from_json_str(doc).unwrap()]);
-        let got = answer(&argument).unwrap();
+        let got = answer(&Value::from_json_str(doc).unwrap());
         assert_eq!(got, Value::from(expected));
     }
 }

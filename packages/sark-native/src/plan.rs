@@ -9,12 +9,18 @@
 //! When the RVM compiler cannot handle a rule, or the VM reports it cannot run an
 //! instruction, the plan uses regorus's tree-walking interpreter instead, with a pool of
 //! prepared `Engine` clones. Both paths enforce the same per-evaluation time limit.
+//!
+//! A program that calls `walk` (rewritten, see `host_walk`) first runs to completion with
+//! the walk answers preloaded for the values it asked for before; when it asks for
+//! another one it stops with a fatal error and runs again suspendable, answering each
+//! call as it comes (and the plan remembers which input field it asked for).
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::program::{DeserializationResult, Program};
@@ -24,7 +30,11 @@ use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, LimitError, Value};
 
 use crate::errors::EngineError;
-use crate::host_walk::{self, HOST_WALK};
+use crate::host_walk;
+
+/// Preloaded copies of each walk answer: a run-to-completion VM consumes one per call,
+/// so a rule that walks the same value more often than this re-runs suspendable.
+const PRELOADED_COPIES: usize = 8;
 
 /// Work units (VM instructions, interpreter steps) between two clock reads: frequent
 /// enough to stop within a fraction of a millisecond, rare enough to cost nothing.
@@ -80,8 +90,13 @@ pub struct Plan {
 
 struct Compiled {
     program: Arc<Program>,
-    /// The program calls `__sark_walk` (see `host_walk`), so it must run suspendable.
+    /// The program calls the `walk` helper (see `host_walk`): answers are preloaded.
     awaits_host: bool,
+    /// What of the input the program has walked (`None`: the input itself, else a
+    /// top-level field): their walks are preloaded.
+    walked: ArcSwap<Vec<Option<Value>>>,
+    /// Runs that had to be repeated suspendable (a walk answer was not preloaded).
+    suspended_runs: AtomicU64,
     idle: ArrayQueue<RegoVM>,
     /// Set once the VM has reported a limitation; later calls go straight to the interpreter.
     degraded: AtomicBool,
@@ -105,8 +120,7 @@ impl Plan {
         let policy = scratch
             .compile_with_entrypoint(&rule.into())
             .map_err(|e| EngineError::Evaluation(format!("cannot evaluate {rule}: {e:#}")))?;
-        let program =
-            Compiler::compile_from_policy_with_host_await(&policy, &[rule], &[(HOST_WALK, 1)]);
+        let program = Compiler::compile_from_policy(&policy, &[rule]);
         let (compiled, fallback_reason) = match program {
             Ok(program) if looks_up_virtual_documents(&program) => (
                 None,
@@ -122,6 +136,8 @@ impl Plan {
                         .iter()
                         .any(|i| matches!(i, Instruction::HostAwait { .. })),
                     program,
+                    walked: ArcSwap::from_pointee(Vec::new()),
+                    suspended_runs: AtomicU64::new(0),
                     idle: ArrayQueue::new(limits.pool_size.max(1)),
                     degraded: AtomicBool::new(false),
                 }),
@@ -177,15 +193,57 @@ impl Plan {
         self.run_interpreter(input)
     }
 
+    /// Evaluations that ran twice because a walk answer was not preloaded.
+    #[cfg(test)]
+    pub fn suspended_runs(&self) -> u64 {
+        self.compiled
+            .as_ref()
+            .map_or(0, |c| c.suspended_runs.load(Ordering::Relaxed))
+    }
+
     fn run_vm(&self, compiled: &Compiled, input: Value) -> Result<Value, VmError> {
+        if !compiled.awaits_host {
+            return self.run_pooled(compiled, input, |_| Ok(()));
+        }
+        let preloaded = self.run_pooled(compiled, input.clone(), |vm| {
+            vm.set_execution_mode(ExecutionMode::RunToCompletion);
+            vm.set_host_await_responses(preloaded_walks(compiled, &input));
+            Ok(())
+        });
+        match preloaded {
+            Err(VmError::RegexSizeLimitExceeded { .. }) => {}
+            other => return other,
+        }
+        // Either the helper's `abort` (a walk answer was missing) or a policy regex over
+        // the limit, which the suspendable run reports again.
+        compiled.suspended_runs.fetch_add(1, Ordering::Relaxed);
+        let mut vm = self.new_vm(compiled)?;
+        vm.set_execution_mode(ExecutionMode::Suspendable);
+        vm.set_input(input.clone());
+        let result = vm
+            .execute_entry_point_by_index(0)
+            .and_then(|value| answer_host_calls(&mut vm, value, compiled, &input));
+        if result.is_ok() {
+            vm.set_input(Value::Null);
+            let _ = compiled.idle.push(vm);
+        }
+        result
+    }
+
+    /// One run-to-completion evaluation on a pooled VM, set up by `prepare`.
+    fn run_pooled(
+        &self,
+        compiled: &Compiled,
+        input: Value,
+        prepare: impl FnOnce(&mut RegoVM) -> Result<(), VmError>,
+    ) -> Result<Value, VmError> {
         let mut vm = match compiled.idle.pop() {
             Some(vm) => vm,
             None => self.new_vm(compiled)?,
         };
         vm.set_input(input);
-        let result = vm
-            .execute_entry_point_by_index(0)
-            .and_then(|value| answer_host_calls(&mut vm, value));
+        prepare(&mut vm)?;
+        let result = vm.execute_entry_point_by_index(0);
         if result.is_ok() {
             // Drop the input now rather than when the VM is next used.
             vm.set_input(Value::Null);
@@ -204,9 +262,6 @@ impl Plan {
         // legitimate policies short with a less useful error.
         vm.set_max_instructions(usize::MAX);
         vm.set_strict_builtin_errors(false);
-        if compiled.awaits_host {
-            vm.set_execution_mode(ExecutionMode::Suspendable);
-        }
         Ok(vm)
     }
 
@@ -258,28 +313,71 @@ fn private_value(value: &Value) -> Value {
         .unwrap_or_else(|_| value.clone())
 }
 
-/// Resume a suspended VM with host answers until it completes.
-fn answer_host_calls(vm: &mut RegoVM, mut value: Value) -> Result<Value, VmError> {
+/// Walk answers for a run-to-completion VM: the empty object (a policy's usual default)
+/// and every part of the input walked before, each keyed by the walked value.
+fn preloaded_walks(compiled: &Compiled, input: &Value) -> Vec<(Value, Vec<Value>)> {
+    let empty = Value::new_object();
+    let mut answers = vec![(
+        empty.clone(),
+        vec![host_walk::answer(&empty); PRELOADED_COPIES],
+    )];
+    for part in compiled.walked.load().iter() {
+        let target = part.as_ref().map_or(input, |field| &input[field]);
+        if matches!(target, Value::Object(_) | Value::Array(_) | Value::Set(_)) {
+            answers.push((
+                target.clone(),
+                vec![host_walk::answer(target); PRELOADED_COPIES],
+            ));
+        }
+    }
+    answers
+}
+
+/// Resume a suspended VM with walk answers until it completes, remembering which part
+/// of the input each walked value was.
+fn answer_host_calls(
+    vm: &mut RegoVM,
+    mut value: Value,
+    compiled: &Compiled,
+    input: &Value,
+) -> Result<Value, VmError> {
     loop {
         let ExecutionState::Suspended { reason, .. } = vm.execution_state() else {
             return Ok(value);
         };
-        let answer = match reason {
-            SuspendReason::HostAwait {
-                identifier,
-                argument,
-                ..
-            } if identifier
-                .as_string()
-                .is_ok_and(|id| id.as_ref() == HOST_WALK) =>
-            {
-                host_walk::answer(argument)
-            }
-            other => Err(format!("unexpected suspension: {other:?}")),
+        let SuspendReason::HostAwait { argument, .. } = reason else {
+            let message = format!("unexpected suspension: {reason:?}");
+            return Err(VmError::Internal { message, pc: 0 });
         };
-        let answer = answer.map_err(|message| VmError::Internal { message, pc: 0 })?;
+        remember_walked(compiled, input, argument);
+        let answer = host_walk::answer(argument);
         value = vm.resume(Some(answer))?;
     }
+}
+
+/// Note `walked` for preloading when it is the input or one of its top-level fields.
+fn remember_walked(compiled: &Compiled, input: &Value, walked: &Value) {
+    let part = if walked == input {
+        None
+    } else {
+        let Value::Object(fields) = input else {
+            return;
+        };
+        let Some((key, _)) = fields.iter().find(|(_, field)| *field == walked) else {
+            return;
+        };
+        Some(key.clone())
+    };
+    if compiled.walked.load().contains(&part) {
+        return;
+    }
+    compiled.walked.rcu(|known| {
+        let mut next = Vec::clone(known);
+        if !next.contains(&part) {
+            next.push(part.clone());
+        }
+        next
+    });
 }
 
 /// Whether `program` reads rules through a prefix of their path (`data.pkg` as a whole,

@@ -53,11 +53,17 @@ impl Snapshot {
         if !missing.is_empty() {
             return Err(EngineError::Compile(describe(&missing)));
         }
+        let packages = package_names(&mut engine)?;
+        if packages.iter().any(|p| p == host_walk::HELPER_PACKAGE) {
+            return Err(EngineError::Compile(format!(
+                "package {} is reserved by sark-native",
+                host_walk::HELPER_PACKAGE
+            )));
+        }
         let rvm_engine = match rewritten_modules(&mut engine) {
             Some(modules) => prepared_engine(&modules, &sources.data, &limits)?,
             None => engine.clone(),
         };
-        let packages = package_names(&mut engine)?;
         let decision_rules = decision_rules(&mut engine)?;
         let snapshot = Self {
             revision,
@@ -138,10 +144,11 @@ fn prepared_engine(
     Ok(engine)
 }
 
-/// Module sources with `walk` statements rewritten, or None when no module uses `walk`.
+/// Module sources with `walk` statements rewritten and the helper they call, or None
+/// when no module uses `walk`.
 fn rewritten_modules(engine: &mut Engine) -> Option<BTreeMap<String, String>> {
     let mut changed = false;
-    let modules = engine
+    let mut modules: BTreeMap<String, String> = engine
         .get_modules()
         .iter()
         .map(|module| {
@@ -153,6 +160,10 @@ fn rewritten_modules(engine: &mut Engine) -> Option<BTreeMap<String, String>> {
             )
         })
         .collect();
+    modules.insert(
+        host_walk::HELPER_MODULE.to_string(),
+        host_walk::HELPER_SOURCE.to_string(),
+    );
     changed.then_some(modules)
 }
 
@@ -360,6 +371,72 @@ else := {"allow": false, "reason": failed[0]}
             1,
             "Token removed"
         );
+    }
+
+    const WALKS: &str = "package w\nimport rego.v1\nsecret := {\"token\", \"password\"}\n\
+        default params := {}\nparams := input.parameters if is_object(input.parameters)\n\
+        top contains p if {\n\twalk(params, [p, _])\n\tcount(p) > 0\n\tlower(p[count(p) - 1]) in secret\n}\n\
+        deep contains p if {\n\twalk(input.context.extra, [p, _])\n\tcount(p) > 0\n}\n\
+        many contains [i, p] if {\n\tsome i in numbers.range(1, 20)\n\twalk(params, [p, _])\n}\n\
+        decision := {\"top\": top, \"deep\": deep, \"many\": count(many)}\n";
+
+    fn walk_input(token: &str) -> Value {
+        Value::from_json_str(&format!(
+            r#"{{"parameters": {{"a": {{"Token": "{token}"}}, "b": [{{"password": 2}}]}},
+                "context": {{"extra": {{"x": [1, 2]}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn walked_inputs_are_learned_then_preloaded() {
+        let policy = "package w\nimport rego.v1\ndefault params := {}\n\
+            params := input.parameters if is_object(input.parameters)\n\
+            decision := [p | walk(params, [p, _])]\n";
+        let snapshot = build(&[("w.rego", policy)], None).unwrap();
+        let plan = snapshot.plan("data.w.decision").unwrap();
+        assert_eq!(plan.mode(), Mode::Compiled, "{:?}", plan.fallback_reason());
+        for n in 0..5 {
+            let input =
+                Value::from_json_str(&format!(r#"{{"parameters": {{"k": [{n}, {{"j": 1}}]}}}}"#))
+                    .unwrap();
+            let compiled = plan.evaluate(input.clone()).unwrap();
+            assert_eq!(compiled, plan.evaluate_interpreted(input).unwrap());
+        }
+        // The first walk of `input.parameters` ran suspendable; the next ones were preloaded.
+        assert_eq!(plan.suspended_runs(), 1);
+        // Not an object: `params` is the default {}, which is always preloaded.
+        let input = Value::from_json_str(r#"{"parameters": 3}"#).unwrap();
+        assert_eq!(
+            plan.evaluate(input.clone()).unwrap(),
+            plan.evaluate_interpreted(input).unwrap()
+        );
+        assert_eq!(plan.suspended_runs(), 1);
+    }
+
+    #[test]
+    fn walks_that_cannot_be_preloaded_still_answer_right() {
+        // `deep` walks a nested value (never preloaded) and `many` walks the same value
+        // more often than it is preloaded: each such evaluation runs again suspendable.
+        let snapshot = build(&[("w.rego", WALKS)], None).unwrap();
+        let plan = snapshot.plan("data.w.decision").unwrap();
+        assert_eq!(plan.mode(), Mode::Compiled, "{:?}", plan.fallback_reason());
+        for token in ["t1", "t2", "t3"] {
+            let input = walk_input(token);
+            let compiled = plan.evaluate(input.clone()).unwrap();
+            assert_eq!(compiled, plan.evaluate_interpreted(input).unwrap());
+            assert_eq!(compiled["deep"].as_set().unwrap().len(), 3);
+            assert_eq!(compiled["top"].as_set().unwrap().len(), 2);
+        }
+        assert_eq!(plan.suspended_runs(), 3);
+    }
+
+    #[test]
+    fn the_helper_package_is_reserved() {
+        let err = build(&[("h.rego", "package __sark_host\nx := 1\n")], None)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("reserved"), "{err}");
     }
 
     #[test]
