@@ -273,15 +273,10 @@ within_business_hours if {
 # Only strings OPA (Go, strict RFC 3339) and regorus (chrono, more lenient, and
 # raising errors where OPA yields undefined) both parse the same way reach
 # time.parse_rfc3339_ns; see docs/policies.md.
-request_time_ns := parse_time_ns(input.context.time)
-
-# A function, so that mcp.gateway shares it: regorus compiles a reference to another
-# package's value rule through an import alias into a lookup of that whole package,
-# which its RVM answered wrongly (docs/adr/0004-virtual-document-lookups-run-interpreted.md).
-parse_time_ns(t) := time.parse_rfc3339_ns(t) if {
-	is_string(t)
-	regex.match(rfc3339_pattern, t)
-	valid_calendar_day(t)
+request_time_ns := time.parse_rfc3339_ns(input.context.time) if {
+	is_string(input.context.time)
+	regex.match(rfc3339_pattern, input.context.time)
+	valid_calendar_day(input.context.time)
 }
 
 rfc3339_pattern := `^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`

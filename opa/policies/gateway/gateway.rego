@@ -280,8 +280,15 @@ within_business_hours if {
 	time.weekday([request_time_ns, hours.time_zone]) in hours.weekdays
 }
 
-# Same strict parsing as mcp.authz (docs/policies.md, OPA and regorus).
-request_time_ns := authz.parse_time_ns(input.context.time)
+# Same strict parsing as mcp.authz (docs/policies.md, OPA and regorus). The pattern is
+# read by its full path: through the `authz` alias regorus would compile a lookup of the
+# whole package (ADR 4). Only mcp.authz symbols every release has are used from here
+# (docs/policies.md, constraint 10).
+request_time_ns := time.parse_rfc3339_ns(input.context.time) if {
+	is_string(input.context.time)
+	regex.match(data.mcp.authz.rfc3339_pattern, input.context.time)
+	authz.valid_calendar_day(input.context.time)
+}
 
 # ---------------------------------------------------------------------------
 # Parameter filtering (1.0 redaction lists, by the effective sensitivity)
@@ -309,9 +316,14 @@ matched_paths contains path if {
 	count(path) > 0
 	key := path[count(path) - 1]
 	is_string(key)
-	authz.ascii(key)
+	ascii(key)
 	lower(key) in redacted_names
 }
+
+# As mcp.authz's `ascii`, defined here because a module may use only the mcp.authz symbols
+# every release has: OPA compiles each module as it is pushed, beside the others'
+# versions (docs/policies.md, constraint 10).
+ascii(s) if count(hex.encode(s)) == 2 * count(s)
 
 removed_paths contains path if {
 	some path in matched_paths
