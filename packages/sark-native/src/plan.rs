@@ -245,8 +245,10 @@ impl Plan {
         prepare(&mut vm)?;
         let result = vm.execute_entry_point_by_index(0);
         if result.is_ok() {
-            // Drop the input now rather than when the VM is next used.
+            // Drop the input now rather than when the VM is next used, and the walk
+            // answers not consumed (they hold parts of it, secrets included).
             vm.set_input(Value::Null);
+            vm.set_host_await_responses(std::iter::empty::<(Value, Vec<Value>)>());
             // A full pool means more VMs exist than threads need: let this one go.
             let _ = compiled.idle.push(vm);
         }
