@@ -321,7 +321,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
            doc="Role of an LDAP user no group mapping matches."),
     # -- audit trail
     Option(key="audit.batch_size", env="SARK_AUDIT_BATCH_SIZE", kind="int", default=500,
-           minimum=1, maximum=50_000, doc="Audit events written to the database per insert."),
+           minimum=1, maximum=50_000,
+           doc="Audit events per insert statement (a write takes all that is queued)."),
     Option(key="audit.flush_interval_ms", env="SARK_AUDIT_FLUSH_INTERVAL_MS", kind="int",
            default=200, minimum=1, maximum=60_000,
            doc="Longest time an audit event waits in the queue before its batch is written."),

@@ -9,7 +9,8 @@ from advanced_alchemy.extensions.litestar import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sark.core.settings import DatabaseSettings
@@ -43,6 +44,18 @@ def create_engine(database: DatabaseSettings) -> AsyncEngine:
     if database.backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def sqlite_sync_twin(engine: AsyncEngine) -> Engine:
+    """A synchronous engine on the SQLite file of ``engine`` (same timeout and pragmas).
+
+    For work that runs on a thread of its own instead of the event loop (the audit writer's
+    inserts); the caller disposes of it.
+    """
+    url = engine.url.set(drivername="sqlite")
+    twin = create_sync_engine(url, connect_args={"timeout": 30})
+    event.listen(twin, "connect", _sqlite_pragmas)
+    return twin
 
 
 def sqlalchemy_config(database: DatabaseSettings, engine: AsyncEngine) -> SQLAlchemyAsyncConfig:

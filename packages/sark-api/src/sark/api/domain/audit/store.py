@@ -1,15 +1,42 @@
-"""Idempotent bulk inserts into ``audit_events`` and the database probe of the writer."""
+"""Idempotent bulk inserts into ``audit_events`` and the database probe of the writer.
+
+On PostgreSQL a statement is one ``executemany`` through SQLAlchemy (asyncpg pipelines it).
+On SQLite a statement is one multi-row ``INSERT`` with the values already in the form
+SQLAlchemy's column types store (see :func:`sqlite_values`): ``executemany`` there steps
+the statement once per row, and Python's sqlite3 module releases and re-takes the GIL
+around every step, so a row waited for a busy event loop to yield.
+
+:class:`AuditStore` is what the writer inserts through. On SQLite it writes on a thread of
+its own with a synchronous connection: through the async engine every step of a write
+(begin, each statement, commit) waited for a turn of the event loop, and a worker busy
+with requests gave one only between them, so at 20,000 decisions/s the queue overflowed
+to the spool and most of the trail reached the database only after the burst.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import datetime
+import functools
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
 
-from sqlalchemy import Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+import msgspec
+from sqlalchemy import Engine, Insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sark.api.db.engine import sqlite_sync_twin
 from sark.api.domain.audit.models import audit_events
 from sark.api.domain.audit.rows import AuditRow, to_params
+
+SQLITE_MAX_VARIABLES: Final = 32_766
+"""SQLite's limit on bound parameters in one statement (3.32 and later)."""
+_COLUMNS: Final = tuple(column.name for column in audit_events.columns)
+SQLITE_CHUNK_ROWS: Final = SQLITE_MAX_VARIABLES // len(_COLUMNS)
+_encode_json = msgspec.json.Encoder().encode
 
 
 def _insert(dialect: str) -> Insert:
@@ -17,19 +44,103 @@ def _insert(dialect: str) -> Insert:
     # crash between commit and spool deletion is ignored instead of stored twice.
     if dialect == "postgresql":
         return postgresql.insert(audit_events).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(audit_events).on_conflict_do_nothing()
     return audit_events.insert()  # pragma: no cover - only the two backends are supported
 
 
-async def insert_rows(engine: AsyncEngine, rows: Sequence[AuditRow]) -> None:
-    """Insert ``rows`` in one transaction (executemany); rows already stored are skipped."""
+@functools.lru_cache(maxsize=32)
+def sqlite_insert_sql(rows: int) -> str:
+    """``INSERT ... VALUES (?, ...), ... ON CONFLICT DO NOTHING`` for ``rows`` rows."""
+    # Only the table's own column names and placeholders: no value is ever spliced in.
+    one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO {audit_events.name} ({', '.join(_COLUMNS)}) "  # noqa: S608
+        f"VALUES {', '.join([one] * rows)} ON CONFLICT DO NOTHING"
+    )
+
+
+def sqlite_values(row: AuditRow) -> list[Any]:
+    """The values of ``row`` in column order, as SQLAlchemy's types store them on SQLite.
+
+    ``id``: advanced-alchemy's binary ``GUID`` (16 bytes); ``occurred_at``: SQLAlchemy's
+    SQLite ``DATETIME`` text (UTC, always with microseconds), so text order is time order;
+    ``details``: JSON text. ``tests/domain/audit/test_store.py`` holds this to what
+    SQLAlchemy itself writes.
+    """
+    values = msgspec.structs.asdict(row)
+    values["id"] = uuid.UUID(row.id).bytes
+    moment = datetime.datetime.fromtimestamp(row.occurred_at, datetime.UTC)
+    values["occurred_at"] = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    values["details"] = _encode_json(row.details).decode()
+    return [values[name] for name in _COLUMNS]
+
+
+def _sqlite_statements(
+    rows: Sequence[AuditRow], statement_rows: int | None
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    step = min(statement_rows or len(rows), SQLITE_CHUNK_ROWS)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        flat = [value for row in chunk for value in sqlite_values(row)]
+        yield sqlite_insert_sql(len(chunk)), tuple(flat)
+
+
+async def insert_rows(
+    engine: AsyncEngine, rows: Sequence[AuditRow], statement_rows: int | None = None
+) -> None:
+    """Insert ``rows`` in one transaction; rows already stored are skipped.
+
+    Each statement carries at most ``statement_rows`` rows (default: all of them, within
+    SQLite's parameter limit).
+    """
     if not rows:
         return
-    statement = _insert(engine.dialect.name)
-    params = [to_params(row) for row in rows]
     async with engine.begin() as connection:
-        await connection.execute(statement, params)
+        if engine.dialect.name == "sqlite":
+            for sql, params in _sqlite_statements(rows, statement_rows):
+                await connection.exec_driver_sql(sql, params)
+            return
+        step = statement_rows or len(rows)
+        for start in range(0, len(rows), step):
+            batch = [to_params(row) for row in rows[start : start + step]]
+            await connection.execute(_insert(engine.dialect.name), batch)
+
+
+def insert_sqlite_rows(
+    engine: Engine, rows: Sequence[AuditRow], statement_rows: int | None = None
+) -> None:
+    """:func:`insert_rows` on a synchronous SQLite engine (for a thread of its own)."""
+    if not rows:
+        return
+    with engine.begin() as connection:
+        for sql, params in _sqlite_statements(rows, statement_rows):
+            connection.exec_driver_sql(sql, params)
+
+
+class AuditStore:
+    """The writer's inserts: through ``engine``, or on SQLite on a thread of their own."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._twin: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if engine.dialect.name == "sqlite":
+            self._twin = sqlite_sync_twin(engine)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sark-audit-db")
+
+    async def insert(self, rows: Sequence[AuditRow], statement_rows: int | None = None) -> None:
+        """Insert ``rows`` in one transaction (see :func:`insert_rows`)."""
+        if self._twin is None or self._thread is None:
+            await insert_rows(self.engine, rows, statement_rows)
+            return
+        future = self._thread.submit(insert_sqlite_rows, self._twin, rows, statement_rows)
+        await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        """Stop the thread (after the insert in progress) and close its connections."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._twin is not None:
+            self._twin.dispose()
 
 
 async def probe(engine: AsyncEngine) -> None:

@@ -1,8 +1,11 @@
 """The audit writer: queue, batched inserts, spool on database failure, replay, flush.
 
 ``record`` is synchronous and never blocks or raises: it gives the event its id and
-sequence number and appends it to a bounded in-process queue. One task drains the queue in
-batches (``SARK_AUDIT_BATCH_SIZE`` events or every ``SARK_AUDIT_FLUSH_INTERVAL_MS``).
+sequence number and appends it to a bounded in-process queue. One task drains the queue:
+it starts a write when ``SARK_AUDIT_BATCH_SIZE`` events are queued or the oldest has waited
+``SARK_AUDIT_FLUSH_INTERVAL_MS``, and a write takes everything queued, in one transaction of
+statements of at most ``SARK_AUDIT_BATCH_SIZE`` events. (A busy worker gives this task a
+turn only between requests; writing one batch per turn could not keep up with it.)
 
 Order is one logical FIFO: the spool (oldest) followed by the queue (newest).
 
@@ -40,7 +43,7 @@ from sark.api.domain.audit.partitions import apply_retention, ensure_partitions
 from sark.api.domain.audit.rows import AuditRow, make_row
 from sark.api.domain.audit.sink import LogAuditSink
 from sark.api.domain.audit.spool import Spool
-from sark.api.domain.audit.store import insert_rows, probe
+from sark.api.domain.audit.store import AuditStore, probe
 from sark.api.observability.metrics import Telemetry
 from sark.core.models import AuditEvent
 from sark.core.settings import AuditSettings
@@ -97,6 +100,7 @@ class AuditWriter:
         forwarders: ForwarderSet | None = None,
     ) -> None:
         self.engine = engine
+        self.store = AuditStore(engine)
         self.spool = spool
         self.settings = settings
         self.forwarders = forwarders or ForwarderSet(())
@@ -305,6 +309,7 @@ class AuditWriter:
         with contextlib.suppress(Exception):
             await asyncio.wrap_future(executor.submit(self.spool.close))
         executor.shutdown(wait=True)
+        self.store.close()
 
     # ------------------------------------------------------------------ draining
 
@@ -360,15 +365,15 @@ class AuditWriter:
             await self._submit_spool(rows, oldest)
 
     async def _write_batch(self) -> None:
-        count = min(self.settings.batch_size, len(self._queue))
         oldest = self._queue[0][0]
-        batch = [self._queue.popleft()[1] for _ in range(count)]
+        batch = [row for _, row in self._queue]
+        self._queue.clear()
         self._inflight = batch
-        self.metrics.depth.set(len(self._queue))
+        self.metrics.depth.set(0)
         self._space.set()
         started = time.perf_counter()
         try:
-            await insert_rows(self.engine, batch)
+            await self.store.insert(batch, self.settings.batch_size)
         except Exception as exc:
             self.metrics.errors.inc()
             log.warning("audit insert failed (%s); spooling until the database is back", exc)
@@ -418,7 +423,7 @@ class AuditWriter:
     async def _replay_chunk(self, rows: list[AuditRow]) -> bool:
         started = time.perf_counter()
         try:
-            await insert_rows(self.engine, rows)
+            await self.store.insert(rows, self.settings.batch_size)
         except Exception as exc:
             self.metrics.errors.inc()
             try:
@@ -438,7 +443,7 @@ class AuditWriter:
         rejected = []
         for row in rows:
             try:
-                await insert_rows(self.engine, [row])
+                await self.store.insert([row])
             except Exception as exc:
                 log.error("audit row %s refused by the database: %s", row.id, exc)
                 rejected.append(row)

@@ -1,0 +1,112 @@
+"""Bulk inserts: what SARK's own SQLite insert stores is what SQLAlchemy would store."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sark.api.domain.audit.models import audit_events
+from sark.api.domain.audit.rows import make_row, to_params
+from sark.api.domain.audit.store import SQLITE_CHUNK_ROWS, insert_rows
+
+from .conftest import make_event
+
+_seq = itertools.count(1)
+
+
+def _rows(count: int, **changes: object) -> list:
+    return [make_row(make_event(n, **changes), next(_seq)) for n in range(count)]
+
+
+async def _raw(engine: AsyncEngine, where: str) -> list[tuple[object, ...]]:
+    columns = ", ".join(column.name for column in audit_events.columns)
+    async with engine.connect() as connection:
+        result = await connection.exec_driver_sql(
+            f"SELECT {columns} FROM audit_events WHERE {where} ORDER BY seq"
+        )
+        return [tuple(row) for row in result]
+
+
+async def test_sqlite_rows_are_stored_exactly_as_sqlalchemy_stores_them(
+    engine: AsyncEngine,
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SARK writes SQLite rows itself; PostgreSQL goes through SQLAlchemy")
+    odd = {
+        "occurred_at": datetime.datetime(2026, 3, 1, 0, 0, 0, tzinfo=datetime.UTC).timestamp(),
+        "allow": None,
+        "latency_ms": 1.25,
+        "client_ip": "203.0.113.7",
+        "details": {"parameters": {"nested": [1, "ü", None, True]}, "n": 0},
+    }
+    events = [make_event(n) for n in range(3)] + [make_event(3, **odd)]
+    ours = [make_row(event, next(_seq)) for event in events]
+    theirs = [make_row(event, next(_seq)) for event in events]
+    await insert_rows(engine, ours)
+    async with engine.begin() as connection:  # the reference: SQLAlchemy's own binding
+        statement = sqlite.insert(audit_events).on_conflict_do_nothing()
+        await connection.execute(statement, [to_params(row) for row in theirs])
+
+    first, second = ours[0].seq, theirs[0].seq
+    mine = await _raw(engine, f"seq BETWEEN {first} AND {first + 3}")
+    reference = await _raw(engine, f"seq BETWEEN {second} AND {second + 3}")
+    names = [column.name for column in audit_events.columns]
+    skip = {"id", "seq", "occurred_at", "details"}  # differ by construction; compared below
+    for row, expected in zip(mine, reference, strict=True):
+        for name, value, want in zip(names, row, expected, strict=True):
+            if name not in skip:
+                assert value == want, name
+            else:
+                assert type(value) is type(want), name
+    # Same storage form for the key and the time: 16-byte id, SQLAlchemy's DATETIME text.
+    assert all(len(row[names.index("id")]) == 16 for row in mine)
+    times = [row[names.index("occurred_at")] for row in mine + reference]
+    assert all(len(str(moment)) == len("2026-03-01 00:00:00.000000") for moment in times)
+    assert mine[-1][names.index("occurred_at")] == "2026-03-01 00:00:00.000000"
+
+    # And SQLAlchemy reads both back to the same values.
+    async with engine.connect() as connection:
+        result = await connection.execute(
+            select(audit_events).where(audit_events.c.seq >= first).order_by(audit_events.c.seq)
+        )
+        loaded = {row.seq: row for row in result}
+    for row in ours:
+        stored = loaded[row.seq]
+        assert str(stored.id) == row.id
+        assert stored.occurred_at.timestamp() == pytest.approx(row.occurred_at, abs=1e-6)
+        assert stored.details == row.details
+        assert (stored.allow, stored.latency_ms, stored.reason) == (
+            row.allow,
+            row.latency_ms,
+            row.reason,
+        )
+
+
+async def test_batches_larger_than_one_statement_are_stored_once(engine: AsyncEngine) -> None:
+    rows = _rows(SQLITE_CHUNK_ROWS * 2 + 7)
+    await insert_rows(engine, rows)
+    await insert_rows(engine, rows[: SQLITE_CHUNK_ROWS + 3])  # a replay: ignored
+    async with engine.connect() as connection:
+        stored = await connection.scalar(
+            text("SELECT count(*) FROM audit_events WHERE seq >= :first"),
+            {"first": rows[0].seq},
+        )
+    assert stored == len(rows)
+
+
+async def test_a_refused_row_fails_the_whole_batch(engine: AsyncEngine) -> None:
+    rows = _rows(3)
+    bad = make_row(make_event(9, kind=None), next(_seq))  # type: ignore[arg-type]
+    with pytest.raises(Exception, match=r"(?i)not null|null value"):
+        await insert_rows(engine, [*rows, bad])
+    async with engine.connect() as connection:
+        stored = await connection.scalar(
+            text("SELECT count(*) FROM audit_events WHERE seq >= :first"),
+            {"first": rows[0].seq},
+        )
+    assert stored == 0
