@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import random
 
 import pytest
 from sqlalchemy import select, text
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sark.api.domain.audit.models import audit_events
 from sark.api.domain.audit.rows import make_row, to_params
-from sark.api.domain.audit.store import SQLITE_CHUNK_ROWS, insert_rows
+from sark.api.domain.audit.store import SQLITE_CHUNK_ROWS, insert_rows, sqlite_datetime
 
 from .conftest import make_event
 
@@ -110,3 +111,31 @@ async def test_a_refused_row_fails_the_whole_batch(engine: AsyncEngine) -> None:
             {"first": rows[0].seq},
         )
     assert stored == 0
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        0.0,
+        1_772_323_200.0,
+        1_772_323_200.5,
+        1_772_323_199.9999997,  # rounds up into the next second
+        86_399.9999995,  # (small moments: fractions of a microsecond are representable)
+        86_399.9999994,
+        86_400.0000005,  # about half a microsecond
+        86_400.0000015,
+        86_400.0000025,
+        4_102_444_799.999999,
+    ],
+)
+def test_sqlite_time_text_is_datetimes_own(moment: float) -> None:
+    expected = datetime.datetime.fromtimestamp(moment, datetime.UTC)
+    assert sqlite_datetime(moment) == expected.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def test_sqlite_time_text_agrees_on_many_random_moments() -> None:
+    generator = random.Random(7)
+    for _ in range(20_000):
+        moment = generator.uniform(0, 4.2e9)
+        expected = datetime.datetime.fromtimestamp(moment, datetime.UTC)
+        assert sqlite_datetime(moment) == expected.strftime("%Y-%m-%d %H:%M:%S.%f"), moment
