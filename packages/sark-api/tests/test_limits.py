@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 from litestar.types import Empty
 from tests.support.app import make_settings, migrate
@@ -30,8 +32,49 @@ def test_depth_is_counted_in_containers() -> None:
 
 
 def test_brackets_inside_strings_do_not_count() -> None:
-    body = json.dumps({"a": "[[[[[[[[{{{{{{"}).encode()
-    assert check_json(body, LIMITS) == {"a": "[[[[[[[[{{{{{{"}  # decoded: the bound said maybe
+    body = json.dumps({"a": "[[[[[[[[{{{{{{", 'b\\"[[[[': ["]]]]\\"]}).encode()
+    limits = LimitsSettings(max_body_bytes=1 << 20, max_json_depth=4, max_json_nodes=10_000)
+    assert check_json(body, limits) is Empty  # proved shallow without decoding
+
+
+def test_many_shallow_containers_are_not_decoded() -> None:
+    # More brackets than the depth limit, none nested deeper than it: a batch of items.
+    limits = LimitsSettings(max_body_bytes=1 << 20, max_json_depth=4, max_json_nodes=10_000)
+    batch = {"evaluations": [{"resource": {"id": f"t{i}"}} for i in range(100)]}
+    assert check_json(json.dumps(batch).encode(), limits) is Empty
+    deeper = {"evaluations": [{"resource": {"id": {"x": [i]}}} for i in range(100)]}
+    with pytest.raises(JsonLimitError, match="SARK_MAX_JSON_DEPTH"):
+        check_json(json.dumps(deeper).encode(), limits)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_TEXT = st.text(alphabet='[]{}"\\\\:,ab \u00e9', max_size=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON, limit=st.integers(min_value=1, max_value=8), spaced=st.booleans())
+def test_the_bracket_bound_agrees_with_walking_the_value(
+    value: Any, limit: int, spaced: bool
+) -> None:
+    limits = LimitsSettings(max_body_bytes=1 << 20, max_json_depth=limit, max_json_nodes=10_000)
+    body = json.dumps(value, separators=(", ", ": ") if spaced else (",", ":")).encode()
+    if _depth(value) > limit:
+        with pytest.raises(JsonLimitError, match="SARK_MAX_JSON_DEPTH"):
+            check_json(body, limits)
+    else:
+        assert check_json(body, limits) in (Empty, value)
 
 
 def test_nodes_count_keys_and_values() -> None:
