@@ -56,6 +56,8 @@ T = TypeVar("T")
 
 PROBE_MIN_SECONDS = 0.2
 PROBE_MAX_SECONDS = 10.0
+REPLAY_BATCHES = 20
+"""A replay inserts this many batches per transaction, so it outruns a busy worker's flow."""
 DEPTH_EVERY = 64
 """``record`` updates the queue-depth gauge every this many events (the writer at each batch)."""
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -406,8 +408,9 @@ class AuditWriter:
         segments = await self._in_spool_thread(self.spool.seal)  # after pending appends
         for segment in segments:
             rows = await self._in_spool_thread(self.spool.read, segment)
-            for start in range(0, len(rows), self.settings.batch_size):
-                if not await self._replay_chunk(rows[start : start + self.settings.batch_size]):
+            chunk = self.settings.batch_size * REPLAY_BATCHES
+            for start in range(0, len(rows), chunk):
+                if not await self._replay_chunk(rows[start : start + chunk]):
                     self._schedule_probe()
                     return
             await self._in_spool_thread(self.spool.remove, segment)
