@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -140,6 +141,25 @@ def wrk(  # noqa: PLR0917 - one call site, positional reads best
             "non_2xx": result.non_2xx}  # fmt: skip
 
 
+def audit_counts(home: Path) -> tuple[int, int]:
+    """(rows in ``audit_events``, events waiting in the spool) of the server at ``home``.
+
+    Read from the database and the spool files themselves: the benchmark runs granian
+    without ``sark serve``'s multiprocess metrics, so /metrics shows one worker only.
+    """
+    with contextlib.closing(sqlite3.connect(home / "sark.db", timeout=30)) as connection:
+        (rows,) = connection.execute("SELECT count(*) FROM audit_events").fetchone()
+    spooled = sum(len(path.read_bytes().splitlines()) for path in home.rglob("*.jsonl"))
+    return int(rows), spooled
+
+
+def audit_note(home: Path, before: tuple[int, int], answered: float) -> str:
+    """The trail at the end of a run: in the database, in the spool, of ``answered``."""
+    rows, spooled = audit_counts(home)
+    return (f"audit at the end: {rows - before[0]:,} rows written, {spooled:,} in the spool, "
+            f"of ~{answered:,.0f} decisions")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=20)
@@ -150,7 +170,8 @@ def main() -> None:
     module = "tests.benchmarks.bench_gateway"
     with tempfile.TemporaryDirectory(prefix="sark-bench-gw-") as tmp:
         work = Path(tmp)
-        with server(work / "enabled", f"{module}:app_installed", enabled) as base:
+        home = work / "enabled"
+        with server(home, f"{module}:app_installed", enabled) as base:
             tokens = seed(base)
             body = {"action": "gateway:tool:invoke", "server_name": "payments-db",
                     "tool_name": "tool_001",
@@ -160,11 +181,13 @@ def main() -> None:
             engine = http("POST", f"{base}/api/v1/policy/evaluate",
                           {"action": "tool:invoke", "server": "payments-db", "tool": "tool_001"},
                           tokens["dev"])["engine"]  # fmt: skip
+            before = audit_counts(home)
             result = wrk(f"{base}/api/v1/gateway/authorize", tokens["dev"], body, args.duration,
                          args.connections, work)  # fmt: skip
             print(f"| authorize | {engine} | {result['rps']:.0f} req/s | p50 {result['p50']} | "
                   f"p90 {result['p90']} | p95 {result['p95']} | p99 {result['p99']} | "
-                  f"non-2xx {result['non_2xx']} |",
+                  f"non-2xx {result['non_2xx']} | "
+                  f"{audit_note(home, before, result['rps'] * args.duration)} |",
                   flush=True)  # fmt: skip
             evaluations = {
                 "subject": {"type": "identity", "id": "dev"}, "action": {"name": "tools/call"},
@@ -175,11 +198,13 @@ def main() -> None:
             answer = http("POST", f"{base}/access/v1/evaluations", evaluations, tokens["pep"])
             assert len(answer["evaluations"]) == 100, answer
             assert sum(e["decision"] for e in answer["evaluations"]) == 100, answer
+            before = audit_counts(home)
             batch = wrk(f"{base}/access/v1/evaluations", tokens["pep"], evaluations,
                         args.duration, args.connections, work)  # fmt: skip
             print(f"| authzen evaluations x100 | {engine} | {batch['rps']:.1f} req/s = "
                   f"{batch['rps'] * 100:.0f} decisions/s | p50 {batch['p50']} | p90 {batch['p90']} "
-                  f"| p95 {batch['p95']} | p99 {batch['p99']} | non-2xx {batch['non_2xx']} |",
+                  f"| p95 {batch['p95']} | p99 {batch['p99']} | non-2xx {batch['non_2xx']} | "
+                  f"{audit_note(home, before, batch['rps'] * 100 * args.duration)} |",
                   flush=True)  # fmt: skip
         evaluate = {"action": "tool:invoke", "server": "payments-db", "tool": "tool_001",
                     "parameters": {"sql": "select 1"}}  # fmt: skip
