@@ -9,11 +9,17 @@ import random
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from sark.api.domain.audit.models import audit_events
 from sark.api.domain.audit.rows import make_row, to_params
-from sark.api.domain.audit.store import SQLITE_CHUNK_ROWS, insert_rows, sqlite_datetime
+from sark.api.domain.audit.store import (
+    SQLITE_CHUNK_ROWS,
+    AuditStore,
+    insert_rows,
+    sqlite_datetime,
+)
 
 from .conftest import make_event
 
@@ -139,3 +145,17 @@ def test_sqlite_time_text_agrees_on_many_random_moments() -> None:
         moment = generator.uniform(0, 4.2e9)
         expected = datetime.datetime.fromtimestamp(moment, datetime.UTC)
         assert sqlite_datetime(moment) == expected.strftime("%Y-%m-%d %H:%M:%S.%f"), moment
+
+
+async def test_an_in_memory_database_is_written_through_its_own_engine() -> None:
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:", poolclass=StaticPool)
+    async with engine.begin() as connection:
+        await connection.run_sync(audit_events.create)
+    store = AuditStore(engine)
+    try:
+        await store.insert(_rows(3))
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM audit_events")) == 3
+    finally:
+        store.close()
+        await engine.dispose()

@@ -140,6 +140,12 @@ def insert_sqlite_rows(
             connection.exec_driver_sql(sql, params)
 
 
+def _is_file(engine: AsyncEngine) -> bool:
+    # A second connection to an in-memory database would open another, empty database.
+    database = engine.url.database or ""
+    return database not in {"", ":memory:"} and engine.url.query.get("mode") != "memory"
+
+
 class AuditStore:
     """The writer's inserts: through ``engine``, or on SQLite on a thread of their own."""
 
@@ -147,7 +153,7 @@ class AuditStore:
         self.engine = engine
         self._twin: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
-        if engine.dialect.name == "sqlite":
+        if engine.dialect.name == "sqlite" and _is_file(engine):
             self._twin = sqlite_sync_twin(engine)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sark-audit-db")
 
