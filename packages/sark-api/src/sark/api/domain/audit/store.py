@@ -54,7 +54,7 @@ def sqlite_insert_sql(rows: int) -> str:
     # Only the table's own column names and placeholders: no value is ever spliced in.
     one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
     return (
-        f"INSERT INTO {audit_events.name} ({', '.join(_COLUMNS)}) "  # noqa: S608
+        f"INSERT INTO {audit_events.name} ({', '.join(_COLUMNS)}) "  # noqa: S608  # nosec B608
         f"VALUES {', '.join([one] * rows)} ON CONFLICT DO NOTHING"
     )
 
