@@ -252,3 +252,31 @@ async def test_unstorable_values_are_made_storable(
     assert count == 1
     assert row.reason == "nulbyte"
     assert row.details["when"].startswith("<object")
+
+
+async def test_nul_is_removed_but_text_that_looks_like_its_escape_is_kept(
+    make_writer: MakeWriter, engine: AsyncEngine
+) -> None:
+    details = {
+        "n": 0,
+        "sql": "select '\\u0000'",  # a backslash and "u0000" as text: kept as is
+        "nul": "a\x00b",  # a NUL character: removed
+        "both": "\\\x00c",  # a backslash, then a NUL: the backslash stays
+        "key\x00": ["\\\\u0000", "\x00"],
+    }
+    writer = make_writer(batch_size=5, flush_interval_ms=5)
+    await writer.start()
+    try:
+        writer.record(make_event(0, details=details))
+        await writer.flush()
+    finally:
+        await writer.close()
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(audit_events))).one()
+    assert row.details == {
+        "n": 0,
+        "sql": "select '\\u0000'",
+        "nul": "ab",
+        "both": "\\c",
+        "key": ["\\\\u0000", ""],
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from typing import Any
 
@@ -12,6 +13,9 @@ import uuid_utils
 from sark.core.models import AuditEvent
 
 _NUL = "\x00"
+# A NUL escape in msgspec's JSON: ``\u0000`` after an even number of backslashes (an odd
+# number means the backslash is text and "u0000" follows it as text).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 class AuditRow(AuditEvent, frozen=True, kw_only=True):
@@ -29,7 +33,7 @@ _row_decoder = msgspec.json.Decoder(AuditRow)
 
 def _clean_details(details: dict[str, Any]) -> dict[str, Any]:
     # Round-trip through JSON so any value (datetimes, UUIDs, objects) becomes storable.
-    raw = _encoder.encode(details).replace(b"\\u0000", b"")
+    raw = _ESCAPED_NUL.sub(rb"\1", _encoder.encode(details))
     cleaned = msgspec.json.decode(raw)
     return cleaned if isinstance(cleaned, dict) else {"value": cleaned}
 
