@@ -15,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sark.core.settings import DatabaseSettings
 
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+"""How long a SQLite connection waits for another writer's lock before failing."""
+
 
 def engine_options(database: DatabaseSettings) -> dict[str, Any]:
     """Engine keyword arguments suited to the backend."""
     if database.backend == "sqlite":
         # One file, many readers: WAL and a generous busy timeout keep writers from failing.
-        return {"echo": database.echo, "connect_args": {"timeout": 30}}
+        return {"echo": database.echo, "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
     return {
         "echo": database.echo,
         "pool_size": database.pool_size,
@@ -53,7 +56,7 @@ def sqlite_sync_twin(engine: AsyncEngine) -> Engine:
     inserts); the caller disposes of it.
     """
     url = engine.url.set(drivername="sqlite")
-    twin = create_sync_engine(url, connect_args={"timeout": 30})
+    twin = create_sync_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
     event.listen(twin, "connect", _sqlite_pragmas)
     return twin
 

@@ -38,6 +38,10 @@ SQLITE_MAX_VARIABLES: Final = 32_766
 _COLUMNS: Final = tuple(column.name for column in audit_events.columns)
 SQLITE_CHUNK_ROWS: Final = SQLITE_MAX_VARIABLES // len(_COLUMNS)
 _encode_json = msgspec.json.Encoder().encode
+_row_values = operator.attrgetter(*_COLUMNS)
+_ID, _OCCURRED_AT, _DETAILS = (_COLUMNS.index(name) for name in ("id", "occurred_at", "details"))
+_second_text: tuple[int, str] = (-1, "")
+"""The last second :func:`sqlite_datetime` formatted, and its text."""
 
 
 def _insert(dialect: str) -> Insert:
@@ -72,11 +76,6 @@ def sqlite_values(row: AuditRow) -> list[Any]:
     values[_OCCURRED_AT] = sqlite_datetime(row.occurred_at)
     values[_DETAILS] = _encode_json(row.details).decode()
     return values
-
-
-_row_values = operator.attrgetter(*_COLUMNS)
-_ID, _OCCURRED_AT, _DETAILS = (_COLUMNS.index(name) for name in ("id", "occurred_at", "details"))
-_second_text: tuple[int, str] = (-1, "")
 
 
 def sqlite_datetime(moment: float) -> str:
