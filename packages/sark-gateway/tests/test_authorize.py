@@ -70,6 +70,21 @@ async def test_who_may_call(gw: AsyncTestClient[Any]) -> None:
     assert (answer["allow"], answer["reason"]) == (True, "allowed_by_role")
 
 
+async def test_credentials_are_checked_before_the_body_is_read(gw: AsyncTestClient[Any]) -> None:
+    # Admission runs before the body is parsed: an anonymous or out-of-scope caller learns
+    # nothing about the request schema, and an invalid body costs no decision.
+    bad_body = {"action": "tool:invoke", "unexpected": 1}
+    assert (await gw.post(URL, json=bad_body)).status_code == 401
+    assert (await gw.post(URL, content=b"{not json", headers={"Authorization": "Bearer x"})
+            ).status_code == 401  # fmt: skip
+    no_scope = await api_key_headers(gw, scopes=["server:read"])
+    assert (await gw.post(URL, json=bad_body, headers=no_scope)).status_code == 403
+    dev = await login_headers(gw, role="developer")
+    assert (await gw.post("/access/v1/evaluation", json={"x": 1}, headers=dev)).status_code == 403
+    assert (await gw.post("/v1/data/mcp/authz", content=b"[", headers=dev)).status_code == 403
+    assert (await gw.post(URL, json=bad_body, headers=dev)).status_code == 400
+
+
 async def test_bad_input_is_a_4xx_that_decides_nothing(gw: AsyncTestClient[Any]) -> None:
     dev = await login_headers(gw, role="developer")
     for body in ({"action": "tool:invoke"}, {"action": "gateway:tool:invoke", "extra": 1},

@@ -1,9 +1,15 @@
 """Who calls the gateway endpoints: users, API keys, agents, or the gateway itself.
 
 Gateway routes are excluded from SARK's authentication middleware so that a disabled
-feature answers 503 before anything else; these guards then check the feature and
-authenticate in the same way the middleware does (same authenticator, same limits),
-adding agent tokens and the gateway's shared key where an endpoint accepts them.
+feature answers 503 before anything else; the admission checks below then check the
+feature and authenticate in the same way the middleware does (same authenticator, same
+limits), adding agent tokens and the gateway's shared key where an endpoint accepts them.
+
+They run as the routes' ``before_request`` hooks, not as Litestar guards: a hook runs at
+the same point (before the body is read and dependencies are resolved, its exceptions
+answered by the same handlers) without the copy of the route handler Litestar makes for
+every guard call, which costs more than the check itself on the decision path
+(docs/adr/0006-gateway-admission-as-before-request-hooks.md).
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
-from litestar.handlers.base import BaseRouteHandler
 
 from sark.api.domain.identity.authn import AuthInfo
 from sark.core.errors import AuthenticationError, PermissionDeniedError
@@ -131,30 +136,28 @@ def _require_gateway_scope(principal: Principal) -> None:
         raise PermissionDeniedError("this API key lacks the 'gateway' scope")
 
 
-# ---------------------------------------------------------------------------- guards
+# ---------------------------------------------------------------------------- admission
 
 
-async def gateway_caller(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
+async def gateway_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Gateway on, then any authenticated caller (API keys need the ``gateway`` scope)."""
     state_of(connection).require_gateway()
     _require_gateway_scope(await authenticate(connection))
 
 
-async def a2a_caller(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def a2a_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Gateway and A2A on, then an authenticated caller with the ``gateway`` scope."""
     state_of(connection).require_a2a()
     _require_gateway_scope(await authenticate(connection))
 
 
-async def audit_writer(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def audit_writer(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Gateway on, then the gateway key or a caller with the ``gateway`` scope."""
     state_of(connection).require_gateway()
     _require_gateway_scope(await authenticate(connection, gateway_key=True))
 
 
-async def pep_caller(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def pep_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Gateway on, then a policy enforcement point: a ``gateway`` API key or an admin."""
     state_of(connection).require_gateway()
     principal = await authenticate(connection, gateway_key=True)
@@ -173,7 +176,7 @@ async def pep_caller(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     )
 
 
-async def admin_caller(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def admin_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Gateway on, then an admin (users with role admin, API keys with the admin scope)."""
     state_of(connection).require_gateway()
     principal = await authenticate(connection)
@@ -181,8 +184,6 @@ async def admin_caller(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         raise PermissionDeniedError("this needs the admin role")
 
 
-async def public_gateway(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
+async def public_gateway(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Gateway on; no credentials needed (discovery documents)."""
     state_of(connection).require_gateway()

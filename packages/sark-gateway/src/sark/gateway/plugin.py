@@ -21,8 +21,8 @@ class GatewayPlugin(InitPlugin):
     """The sark-gateway plugin; changes the app only in :meth:`on_app_init`.
 
     Routes are always added, so a disabled feature answers 503 with the guide's message
-    instead of 404. They are public for the authentication middleware (their guards
-    check the feature first, then authenticate), and they are left out of the OpenAPI
+    instead of 404. They are public for the authentication middleware (their admission
+    hooks check the feature first, then authenticate), and they are left out of the OpenAPI
     document while the gateway is disabled: the document is then exactly the 1.0 one.
     """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Final
+from typing import Any, Final
 
 import uuid_utils
 from litestar.datastructures import MutableScopeHeaders
@@ -17,6 +17,8 @@ from sark.api.observability.metrics import Telemetry
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 _VALID_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_LABELLED: Final = 1024
+"""Label sets whose metric children are kept (routes x methods x statuses in practice)."""
 access_log = logging.getLogger("sark.access")
 
 
@@ -38,6 +40,8 @@ class ObservabilityMiddleware:
         self.app = app
         self.telemetry = telemetry
         self.log_access = log_access
+        # labels() takes a lock and builds a tuple per call; children are looked up once.
+        self._labelled: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request with its id bound and measure it."""
@@ -63,8 +67,9 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or "<unmatched>"
             method = scope["method"]
-            self.telemetry.http_requests.labels(method, route, str(status)).inc()
-            self.telemetry.http_latency.labels(method, route).observe(elapsed)
+            counted, timed = self._children(method, route, status)
+            counted.inc()
+            timed.observe(elapsed)
             if self.log_access:
                 access_log.info(
                     "%s %s %s",
@@ -74,3 +79,16 @@ class ObservabilityMiddleware:
                     extra={"status": status, "duration_ms": round(elapsed * 1000, 3)},
                 )
             request_id_var.reset(token)
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        key = (method, route, status)
+        found = self._labelled.get(key)
+        if found is None:
+            telemetry = self.telemetry
+            found = (
+                telemetry.http_requests.labels(method, route, str(status)),
+                telemetry.http_latency.labels(method, route),
+            )
+            if len(self._labelled) < MAX_LABELLED:  # odd methods must not grow it forever
+                self._labelled[key] = found
+        return found

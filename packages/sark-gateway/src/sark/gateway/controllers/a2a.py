@@ -8,7 +8,6 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from sark.api.domain.identity.deps import caller
@@ -27,7 +26,7 @@ from sark.gateway.schemas import (
 from sark.gateway.state import GatewayState
 
 
-async def a2a_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def a2a_admin(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """A2A on, then an admin."""
     state_of(connection).require_a2a()
     principal = await authenticate(connection)
@@ -58,13 +57,13 @@ class A2AController(Controller):
     dependencies = {"gateway": Provide(provide_gateway, sync_to_thread=False)}  # noqa: RUF012
 
     @post(
-        "/authorize-a2a", operation_id="gatewayAuthorizeA2A", guards=[a2a_caller], status_code=200
+        "/authorize-a2a",
+        operation_id="gatewayAuthorizeA2A",
+        before_request=a2a_caller,
+        status_code=200,
     )
     async def authorize_a2a(
-        self,
-        request: Request[Any, Any, Any],
-        data: JSONBody[A2AAuthorizeRequest],
-        gateway: NamedDependency[GatewayState],
+        self, request: Request[Any, Any, Any], data: JSONBody[A2AAuthorizeRequest]
     ) -> A2AAuthorizeResponse:
         """Decide an agent-to-agent call with the ``mcp.gateway.a2a`` policy (audited).
 
@@ -72,6 +71,7 @@ class A2AController(Controller):
         asks for it. The target's facts are trusted (``verified``) only when its own
         token is given.
         """
+        gateway = state_of(request)
         source = caller(request)
         if data.agent_token is not None:
             source = gateway.agents.verify(data.agent_token)
@@ -96,7 +96,10 @@ class A2AController(Controller):
         )
 
     @post(
-        "/agents/token", operation_id="gatewayIssueAgentToken", guards=[a2a_admin], status_code=201
+        "/agents/token",
+        operation_id="gatewayIssueAgentToken",
+        before_request=a2a_admin,
+        status_code=201,
     )
     async def issue_token(
         self,

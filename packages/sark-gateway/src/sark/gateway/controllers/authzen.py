@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException
 from litestar.params import JSONBody
 
@@ -15,9 +14,8 @@ from sark.api.domain.identity.authn import AuthInfo
 from sark.api.domain.identity.deps import caller
 from sark.core.models import Decision
 from sark.gateway import pdp
-from sark.gateway.auth import pep_caller, public_gateway
-from sark.gateway.controllers._deps import client_ip, provide_gateway
-from sark.gateway.state import GatewayState
+from sark.gateway.auth import pep_caller, public_gateway, state_of
+from sark.gateway.controllers._deps import client_ip
 
 ENTITY_KEYS = ("subject", "action", "resource", "context")
 Semantic = Literal["execute_all", "deny_on_first_deny", "permit_on_first_permit"]
@@ -79,7 +77,9 @@ class AuthZenMetadataController(Controller):
     path = "/.well-known"
     tags = ["authzen"]  # noqa: RUF012
 
-    @get("/authzen-configuration", operation_id="authzenConfiguration", guards=[public_gateway])
+    @get(
+        "/authzen-configuration", operation_id="authzenConfiguration", before_request=public_gateway
+    )
     async def configuration(self, request: Request[Any, Any, Any]) -> AuthZenMetadata:
         """Where the evaluation endpoints are."""
         base = str(request.base_url).rstrip("/")
@@ -95,33 +95,36 @@ class AuthZenController(Controller):
 
     path = "/access/v1"
     tags = ["authzen"]  # noqa: RUF012
-    guards = [pep_caller]  # noqa: RUF012
-    dependencies = {"gateway": Provide(provide_gateway, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/evaluation", operation_id="authzenEvaluation", status_code=200)
+    @post(
+        "/evaluation", operation_id="authzenEvaluation", before_request=pep_caller, status_code=200
+    )
     async def evaluation(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[dict[str, Any]],
-        gateway: NamedDependency[GatewayState],
     ) -> Response[Evaluation]:
         """One decision: ``{subject, action, resource, context}`` -> ``{decision, context}``."""
         started = time.perf_counter()
+        gateway = state_of(request)
         mapper = pdp.Mapper(gateway, caller(request), _key_id(request))
         question = await mapper.question(data)
         decision = await pdp.decide_one(gateway, question, client_ip(request))
         gateway.metrics.latency.labels("authzen").observe(time.perf_counter() - started)
         return _respond(request, _answer(decision))
 
-    @post("/evaluations", operation_id="authzenEvaluations", status_code=200)
+    @post(
+        "/evaluations", operation_id="authzenEvaluations", before_request=pep_caller,
+        status_code=200,
+    )  # fmt: skip
     async def evaluations(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[dict[str, Any]],
-        gateway: NamedDependency[GatewayState],
     ) -> Response[Evaluations]:
         """Several decisions; top-level subject/action/resource/context are defaults."""
         started = time.perf_counter()
+        gateway = state_of(request)
         items = data.get("evaluations")
         semantic = _semantic(data)
         defaults = {k: data[k] for k in ENTITY_KEYS if k in data}

@@ -12,7 +12,7 @@ from sark.api.domain.identity.deps import caller
 from sark.core.errors import DependencyUnavailableError
 from sark.core.models import Principal
 from sark.gateway import services
-from sark.gateway.auth import admin_caller, audit_writer, gateway_caller
+from sark.gateway.auth import admin_caller, audit_writer, gateway_caller, state_of
 from sark.gateway.controllers._deps import client_ip, provide_gateway
 from sark.gateway.schemas import (
     AuthorizeRequest,
@@ -33,14 +33,15 @@ class GatewayController(Controller):
     tags = ["gateway"]  # noqa: RUF012
     dependencies = {"gateway": Provide(provide_gateway, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/authorize", operation_id="gatewayAuthorize", guards=[gateway_caller], status_code=200)
+    @post(
+        "/authorize", operation_id="gatewayAuthorize", before_request=gateway_caller,
+        status_code=200,
+    )  # fmt: skip
     async def authorize(
-        self,
-        request: Request[Any, Any, Any],
-        data: JSONBody[AuthorizeRequest],
-        gateway: NamedDependency[GatewayState],
+        self, request: Request[Any, Any, Any], data: JSONBody[AuthorizeRequest]
     ) -> AuthorizeResponse:
         """Decide a gateway request with the ``mcp.gateway`` policy (audited)."""
+        gateway = state_of(request)  # the decision path resolves no dependency
         context = dict(data.context)
         context["gateway"] = data.gateway_metadata or None
         decision = await services.authorize(
@@ -49,7 +50,7 @@ class GatewayController(Controller):
         )  # fmt: skip
         return services.response_of(decision)
 
-    @get("/servers", operation_id="gatewayListServers", guards=[gateway_caller])
+    @get("/servers", operation_id="gatewayListServers", before_request=gateway_caller)
     async def servers(
         self,
         request: Request[Any, Any, Any],
@@ -63,7 +64,7 @@ class GatewayController(Controller):
         )
         return ServerList(servers=found)
 
-    @get("/tools", operation_id="gatewayListTools", guards=[gateway_caller])
+    @get("/tools", operation_id="gatewayListTools", before_request=gateway_caller)
     async def tools(
         self,
         request: Request[Any, Any, Any],
@@ -77,7 +78,7 @@ class GatewayController(Controller):
         )
         return ToolList(tools=found)
 
-    @post("/audit", operation_id="gatewayAudit", guards=[audit_writer], status_code=201)
+    @post("/audit", operation_id="gatewayAudit", before_request=audit_writer, status_code=201)
     async def audit(
         self,
         request: Request[Any, Any, Any],
@@ -88,7 +89,7 @@ class GatewayController(Controller):
         """Store an event reported by the gateway (``GATEWAY_API_KEY`` or ``gateway`` scope)."""
         return await services.ingest_audit(gateway, principal, data, client_ip(request))
 
-    @post("/sync", operation_id="gatewaySync", guards=[admin_caller], status_code=200)
+    @post("/sync", operation_id="gatewaySync", before_request=admin_caller, status_code=200)
     async def sync(
         self, gateway: NamedDependency[GatewayState], principal: NamedDependency[Principal]
     ) -> SyncResult:

@@ -13,15 +13,14 @@ from typing import Any, Final
 
 import msgspec
 from litestar import Controller, Request, post
-from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
 from sark.api.domain.identity.deps import caller
 from sark.core.models import Principal
 from sark.gateway import pdp
-from sark.gateway.auth import pep_caller
-from sark.gateway.controllers._deps import client_ip, provide_gateway
+from sark.gateway.auth import pep_caller, state_of
+from sark.gateway.controllers._deps import client_ip
 from sark.gateway.controllers.authzen import _key_id
 from sark.gateway.state import GatewayState
 
@@ -67,19 +66,17 @@ class OpaDataController(Controller):
 
     path = "/v1/data"
     tags = ["opa-compatible"]  # noqa: RUF012
-    guards = [pep_caller]  # noqa: RUF012
-    dependencies = {"gateway": Provide(provide_gateway, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/{path:path}", operation_id="opaDataQuery", status_code=200)
+    @post("/{path:path}", operation_id="opaDataQuery", before_request=pep_caller, status_code=200)
     async def query(
         self,
         request: Request[Any, Any, Any],
         path: FromPath[str],
         data: JSONBody[dict[str, Any]],
-        gateway: NamedDependency[GatewayState],
     ) -> DataResponse:
         """Evaluate ``data.<package>.decision`` (or one of its fields) for ``input``."""
         started = time.perf_counter()
+        gateway = state_of(request)
         if b"%" in request.scope.get("raw_path", b""):
             # the path was percent-encoded (%2F, %2e%2e, %00): a valid data path never is,
             # and decoding it first would let `mcp%2Fauthz` pass for `mcp/authz`

@@ -33,7 +33,9 @@ _row_decoder = msgspec.json.Decoder(AuditRow)
 
 def _clean_details(details: dict[str, Any]) -> dict[str, Any]:
     # Round-trip through JSON so any value (datetimes, UUIDs, objects) becomes storable.
-    raw = _ESCAPED_NUL.sub(rb"\1", _encoder.encode(details))
+    raw = _encoder.encode(details)
+    if b"\\u0000" in raw:  # rare: the substitution costs more than the round trip
+        raw = _ESCAPED_NUL.sub(rb"\1", raw)
     cleaned = msgspec.json.decode(raw)
     return cleaned if isinstance(cleaned, dict) else {"value": cleaned}
 
