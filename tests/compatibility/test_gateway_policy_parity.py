@@ -1,18 +1,15 @@
 """The gateway packages decide the same on OPA and regorus, on a generated corpus.
 
-OPA is the reference (``opa eval`` on the whole bundle, one batch per package). regorus
-is sark.native's engine when installed, else the regorus command-line harness named by
-``SARK_TEST_REGORUS_CLI`` (default ``/tmp/regorus-cli/target/release/regorus-cli``).
-The Rego unit tests of both packages are also run on regorus.
+OPA is the reference (``opa eval`` on the whole bundle, one batch per package); regorus is
+sark.native's in-process engine. The Rego unit tests of both packages are also run on
+regorus, the way ``sark test-policy --use-rust`` runs them.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,10 @@ from typing import Any
 import pytest
 from tests.support.services import opa_binary
 
+from sark.api.cli.policy import run_native
 from sark.api.resources import default_bundle_dir
 
 BUNDLE = Path(default_bundle_dir())
-CLI = Path(os.environ.get("SARK_TEST_REGORUS_CLI", "/tmp/regorus-cli/target/release/regorus-cli"))
 ROLES = ["admin", "security_admin", "team_lead", "developer", "viewer", "service", "root", None]
 LEVELS = ["low", "medium", "high", "critical", "HIGH", None]
 TIMES = [
@@ -182,25 +179,18 @@ def opa_decisions(package: str, items: list[dict[str, Any]], tmp: Path) -> list[
     return list(json.loads(out.stdout))
 
 
-def regorus_decisions(package: str, items: list[dict[str, Any]]) -> list[Any]:
-    """Decisions of regorus for every item."""
-    try:
-        from sark import native
+def _native() -> Any:
+    native = pytest.importorskip("sark.native", reason="sark-native is not installed")
+    if not native.RUST_AVAILABLE:
+        pytest.skip("sark.native._native is not in use (not built, or SARK_NATIVE=0)")
+    return native
 
-        if native.RUST_AVAILABLE:
-            engine = native.PolicyEngine(timeout_ms=5_000)
-            engine.load_bundle(str(BUNDLE))
-            return [engine.evaluate(f"data.{package}.decision", item) for item in items]
-    except ImportError:
-        pass
-    if not CLI.is_file():
-        pytest.skip(f"regorus is not available: sark-native not installed and no {CLI}")
-    lines = "\n".join(json.dumps(item) for item in items)
-    out = subprocess.run(
-        [str(CLI), str(BUNDLE), f"data.{package}.decision"],
-        input=lines, capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    return [json.loads(line) for line in out.stdout.splitlines()]
+
+def regorus_decisions(package: str, items: list[dict[str, Any]]) -> list[Any]:
+    """Decisions of regorus (sark.native's engine) for every item."""
+    engine = _native().PolicyEngine(timeout_ms=5_000)
+    engine.load_bundle(str(BUNDLE))
+    return [engine.evaluate(f"data.{package}.decision", item) for item in items]
 
 
 @pytest.mark.parametrize("package", ["mcp.gateway", "mcp.gateway.a2a"])
@@ -232,29 +222,10 @@ def test_corpus_is_deterministic() -> None:
     assert corpus("mcp.gateway", 20, seed=1) == corpus("mcp.gateway", 20, seed=1)
 
 
-def _rego_tests(path: Path) -> list[tuple[str, str]]:
-    text = path.read_text()
-    package = re.search(r"^package\s+(\S+)", text, re.MULTILINE)
-    assert package is not None
-    names = re.findall(r"^(test_\w+)\s+if", text, re.MULTILINE)
-    return [(package.group(1), name) for name in names]
-
-
 def test_rego_unit_tests_pass_on_regorus() -> None:
-    if not CLI.is_file():
-        pytest.skip(f"the regorus harness is not available at {CLI}")
-    tests = list(
-        itertools.chain.from_iterable(
-            _rego_tests(p) for p in sorted((BUNDLE / "policies" / "gateway").glob("*_test.rego"))
-        )
-    )
-    assert len(tests) > 30
-    for package, name in tests:
-        out = subprocess.run(
-            [str(CLI), str(BUNDLE), "--query", f"data.{package}.{name}"],
-            input="{}\n", capture_output=True, text=True, check=True, timeout=60,
-            env={**os.environ, "WITH_TESTS": "1"},
-        )  # fmt: skip
-        result = json.loads(out.stdout)
-        values = [e["value"] for r in result.get("result", []) for e in r["expressions"]]
-        assert values == [True], f"{package}.{name} on regorus: {out.stdout.strip()}"
+    _native()
+    results = [r for r in run_native(BUNDLE) if r["package"].startswith("mcp.gateway")]
+    assert {r["package"] for r in results} == {"mcp.gateway_test", "mcp.gateway.a2a_test"}
+    assert len(results) > 30
+    failed = [r for r in results if r["result"] != "pass"]
+    assert not failed, failed
