@@ -220,6 +220,8 @@ def main() -> None:
                 print(f"| 1.0 evaluate, gateway {label} (round {round_ + 1}) | {result['rps']:.0f} "
                       f"req/s | p50 {result['p50']} | p99 {result['p99']} | non-2xx "
                       f"{result['non_2xx']} |", flush=True)  # fmt: skip
+        if not args.ab_rounds:
+            return
         disabled, absent = statistics.median(runs["disabled"]), statistics.median(runs["absent"])
         print(
             f"| median | installed-but-disabled {disabled:.0f} req/s | not installed "
