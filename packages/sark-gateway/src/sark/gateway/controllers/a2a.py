@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from sark.api.domain.identity.deps import caller
@@ -15,7 +15,7 @@ from sark.core.errors import PermissionDeniedError, ValidationError
 from sark.core.models import AuditEvent, Principal, PrincipalType, Role
 from sark.gateway import services
 from sark.gateway.auth import a2a_caller, authenticate, state_of
-from sark.gateway.controllers._deps import client_ip, provide_gateway
+from sark.gateway.controllers._deps import client_ip
 from sark.gateway.schemas import (
     A2AAuthorizeRequest,
     A2AAuthorizeResponse,
@@ -54,7 +54,6 @@ class A2AController(Controller):
 
     path = "/api/v1/gateway"
     tags = ["gateway", "a2a"]  # noqa: RUF012
-    dependencies = {"gateway": Provide(provide_gateway, sync_to_thread=False)}  # noqa: RUF012
 
     @post(
         "/authorize-a2a",
@@ -105,10 +104,10 @@ class A2AController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[AgentTokenRequest],
-        gateway: NamedDependency[GatewayState],
         principal: NamedDependency[Principal],
     ) -> AgentToken:
         """Issue an agent token (shown once); the issue is audited."""
+        gateway = state_of(request)
         token, expires = gateway.agents.issue(data)
         gateway.runtime.audit.record(
             AuditEvent(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
 
 from sark.api.domain.identity.deps import caller
@@ -13,7 +13,7 @@ from sark.core.errors import DependencyUnavailableError
 from sark.core.models import Principal
 from sark.gateway import services
 from sark.gateway.auth import admin_caller, audit_writer, gateway_caller, state_of
-from sark.gateway.controllers._deps import client_ip, provide_gateway
+from sark.gateway.controllers._deps import client_ip
 from sark.gateway.schemas import (
     AuthorizeRequest,
     AuthorizeResponse,
@@ -23,7 +23,6 @@ from sark.gateway.schemas import (
     SyncResult,
     ToolList,
 )
-from sark.gateway.state import GatewayState
 
 
 class GatewayController(Controller):
@@ -31,7 +30,6 @@ class GatewayController(Controller):
 
     path = "/api/v1/gateway"
     tags = ["gateway"]  # noqa: RUF012
-    dependencies = {"gateway": Provide(provide_gateway, sync_to_thread=False)}  # noqa: RUF012
 
     @post(
         "/authorize", operation_id="gatewayAuthorize", before_request=gateway_caller,
@@ -41,7 +39,7 @@ class GatewayController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[AuthorizeRequest]
     ) -> AuthorizeResponse:
         """Decide a gateway request with the ``mcp.gateway`` policy (audited)."""
-        gateway = state_of(request)  # the decision path resolves no dependency
+        gateway = state_of(request)
         context = dict(data.context)
         context["gateway"] = data.gateway_metadata or None
         decision = await services.authorize(
@@ -54,13 +52,12 @@ class GatewayController(Controller):
     async def servers(
         self,
         request: Request[Any, Any, Any],
-        gateway: NamedDependency[GatewayState],
         principal: NamedDependency[Principal],
         include_tools: FromQuery[bool] = False,
     ) -> ServerList:
         """Active servers the caller may see (``gateway:server:list``), tools optionally."""
         found = await services.visible_servers(
-            gateway, principal, include_tools=include_tools, client_ip=client_ip(request)
+            state_of(request), principal, include_tools=include_tools, client_ip=client_ip(request)
         )
         return ServerList(servers=found)
 
@@ -68,13 +65,12 @@ class GatewayController(Controller):
     async def tools(
         self,
         request: Request[Any, Any, Any],
-        gateway: NamedDependency[GatewayState],
         principal: NamedDependency[Principal],
         server_name: FromQuery[str | None] = None,
     ) -> ToolList:
         """Active tools the caller may discover (``gateway:tool:discover``)."""
         found = await services.visible_tools(
-            gateway, principal, server_name=server_name, client_ip=client_ip(request)
+            state_of(request), principal, server_name=server_name, client_ip=client_ip(request)
         )
         return ToolList(tools=found)
 
@@ -83,18 +79,17 @@ class GatewayController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[GatewayAuditIn],
-        gateway: NamedDependency[GatewayState],
         principal: NamedDependency[Principal],
     ) -> GatewayAuditOut:
         """Store an event reported by the gateway (``GATEWAY_API_KEY`` or ``gateway`` scope)."""
-        return await services.ingest_audit(gateway, principal, data, client_ip(request))
+        return await services.ingest_audit(state_of(request), principal, data, client_ip(request))
 
     @post("/sync", operation_id="gatewaySync", before_request=admin_caller, status_code=200)
     async def sync(
-        self, gateway: NamedDependency[GatewayState], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
     ) -> SyncResult:
         """Sync servers and tools from the MCP Gateway Registry into the catalog now."""
-        sync = gateway.sync
+        sync = state_of(request).sync
         if sync is None:
             raise DependencyUnavailableError(
                 "no MCP Gateway Registry is configured: set GATEWAY_URL to sync from it"
