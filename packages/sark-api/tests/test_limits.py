@@ -35,6 +35,13 @@ def test_brackets_inside_strings_do_not_count() -> None:
     body = json.dumps({"a": "[[[[[[[[{{{{{{", 'b\\"[[[[': ["]]]]\\"]}).encode()
     limits = LimitsSettings(max_body_bytes=1 << 20, max_json_depth=4, max_json_nodes=10_000)
     assert check_json(body, limits) is Empty  # proved shallow without decoding
+    # without an escaped quote the strings are cut out by splitting at '"'
+    unescaped = json.dumps({"a": "[[[[[[[[{{{{{{", "b[[[[": ["]]]]", "}}}"]}).encode()
+    assert b'\\"' not in unescaped
+    assert check_json(unescaped, limits) is Empty
+    deep = json.dumps({"a": "]]]]", "b": [[[["[[[["]]]]}).encode()
+    with pytest.raises(JsonLimitError, match="SARK_MAX_JSON_DEPTH"):
+        check_json(deep, limits)
 
 
 def test_many_shallow_containers_are_not_decoded() -> None:

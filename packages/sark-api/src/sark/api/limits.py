@@ -8,8 +8,11 @@ it has ``[``, ``{``, ``,`` and ``:`` bytes plus one (``bytes.count``), and its d
 that of its brackets outside strings, found by deleting innermost ``{}``/``[]`` pairs one
 level per pass (:func:`_depth_within`; a handful of passes over a few hundred bytes for a
 batch of a hundred AuthZEN evaluations, which walking the decoded value in Python cost
-more than a hundred microseconds). Only a body whose bounds exceed a limit is decoded
-and walked; the decoded value is kept, so such a body is still decoded once.
+more than a hundred microseconds). Strings are cut out by splitting at ``"`` when no
+quote is escaped (every ``"`` then delimits a string), a regular expression otherwise
+(the split is about seven times cheaper on such a batch). Only a body whose bounds exceed
+a limit is decoded and walked; the decoded value is kept, so such a body is still decoded
+once.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sark.core.settings import LimitsSettings
 _decode: Final = msgspec.json.Decoder().decode
 _NUL_ESCAPE: Final = b"\\u0000"
 _NUL_DETAIL: Final = "NUL characters (\\u0000) are not accepted in any text"
+_ESCAPED_QUOTE: Final = b'\\"'
 _STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET: Final = bytes(byte for byte in range(256) if byte not in b"[]{}")
 _LEAF: Final = re.compile(rb"\{\}|\[\]")
@@ -65,7 +69,10 @@ def _depth_within(body: bytes, max_depth: int) -> bool:
     Each pass deletes every innermost pair (the leaves), so a balanced shape is gone after
     as many passes as it is deep. False also for what is not JSON: the caller then decodes.
     """
-    shape = _STRING.sub(b"", body).translate(None, _NOT_BRACKET)
+    outside = (
+        b"".join(body.split(b'"')[::2]) if _ESCAPED_QUOTE not in body else _STRING.sub(b"", body)
+    )
+    shape = outside.translate(None, _NOT_BRACKET)
     for _ in range(max_depth):
         if not shape:
             return True
