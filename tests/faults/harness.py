@@ -37,6 +37,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from sark.api.domain.audit.writer import SEQ_STRIDE
 from tests.support.processes import SARK, answers, children, stop_group
 from tests.support.services import free_port, opa_binary, unavailable, wait_for
 
@@ -609,21 +610,23 @@ def check_audit(events: list[StoredEvent], decision_ids: set[str]) -> None:
 def check_writer_order(events: list[StoredEvent], writers: list[tuple[int, int]]) -> int:
     """Rows of each writer were inserted in the order the writer recorded them.
 
-    A writer numbers its events ``first_seq + 1, first_seq + 2, ...`` (``first_seq`` is the
-    clock in ns when it started; the spool directory ``<first_seq>-<pid>`` names it). A row
-    belongs to the writer with the greatest ``first_seq`` below its ``seq`` — unambiguous
-    while the writers' ranges do not overlap, which duplicate ``seq`` values would reveal.
-    "Order kept" then means: within one writer, a higher ``seq`` was never inserted by an
-    earlier transaction than a lower one. Returns the number of writers checked.
+    A writer numbers its events ``first_seq + n * SEQ_STRIDE`` (``first_seq`` is the clock
+    in ns moved up to the remainder of its pid; the spool directory ``<first_seq>-<pid>``
+    names it), so a row belongs to the writer whose ``first_seq`` has the row's remainder
+    modulo ``SEQ_STRIDE`` — the workers of one server start microseconds apart, so their
+    ranges interleave and only the remainder tells them apart. "Order kept" then means:
+    within one writer, a higher ``seq`` was never inserted by an earlier transaction than
+    a lower one. Returns the number of writers checked.
     """
     seqs = Counter(e.seq for e in events)
     assert max(seqs.values()) == 1, "two writers used the same seq: cannot attribute rows"
-    firsts = sorted(first for first, _ in writers)
+    slots = {first % SEQ_STRIDE: first for first, _ in writers}
+    assert len(slots) == len(writers), f"writers share a remainder: {writers}"
     by_writer: dict[int, list[StoredEvent]] = {}
     for event in events:
-        owners = [f for f in firsts if f < event.seq]
-        if owners:  # rows of processes before the server (none in these tests)
-            by_writer.setdefault(owners[-1], []).append(event)
+        first = slots.get(event.seq % SEQ_STRIDE)
+        if first is not None and first < event.seq:  # else a process before the server
+            by_writer.setdefault(first, []).append(event)
     for first, rows in by_writer.items():
         rows.sort(key=lambda e: e.seq)
         for earlier, later in itertools.pairwise(rows):

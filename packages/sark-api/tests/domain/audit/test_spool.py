@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sark.api.domain.audit.rows import AuditRow, make_row
+from sark.api.domain.audit.rows import AuditRow, details_of, make_row
 from sark.api.domain.audit.spool import Spool
 
 from .conftest import make_event
@@ -15,7 +15,7 @@ def _rows(first: int, count: int) -> list[AuditRow]:
 
 
 def _numbers(spool: Spool, segments: list[Path]) -> list[int]:
-    return [row.details["n"] for segment in segments for row in spool.read(segment)]
+    return [details_of(row)["n"] for segment in segments for row in spool.read(segment)]
 
 
 def test_segments_replay_in_sequence_order_even_when_an_older_batch_arrives_late(

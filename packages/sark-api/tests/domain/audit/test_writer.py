@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sark.api.domain.audit.models import audit_events
-from sark.api.domain.audit.rows import make_row
+from sark.api.domain.audit.rows import decode_line, details_of, make_row
 from sark.api.domain.audit.spool import Spool
-from sark.api.domain.audit.writer import AuditWriter
+from sark.api.domain.audit.writer import SEQ_STRIDE, AuditWriter, first_seq
 from sark.api.observability.metrics import Telemetry
 
 from .conftest import (
@@ -280,3 +284,51 @@ async def test_nul_is_removed_but_text_that_looks_like_its_escape_is_kept(
         "both": "\\c",
         "key": ["\\\\u0000", ""],
     }
+
+
+async def test_an_event_after_close_is_logged_whole(
+    make_writer: MakeWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = make_writer()
+    await writer.start()
+    await writer.close()
+    with caplog.at_level(logging.ERROR, logger="sark.audit.writer"):
+        writer.record(make_event(5, details={"n": 5, "nested": {"kept": True}}))
+    [record] = [r for r in caplog.records if "not stored (writer closed)" in r.getMessage()]
+    row = decode_line(record.getMessage().split(": ", 1)[1].encode())
+    assert (row.reason, details_of(row)) == (
+        make_event(5).reason,
+        {"n": 5, "nested": {"kept": True}},
+    )
+
+
+def test_first_seq_follows_the_clock_and_names_the_writer() -> None:
+    now = 1_795_561_604_622_226_150
+    for pid in (1, 23_749, 23_751, 4_194_303):
+        first = first_seq(pid, now)
+        assert now <= first < now + SEQ_STRIDE
+        assert first % SEQ_STRIDE == pid % SEQ_STRIDE
+    # two workers forked 4 us apart (seen in CI): their numbers never meet
+    a, b = first_seq(23_751, now), first_seq(23_749, now + 4_176)
+    steps = range(100_000)
+    assert not {a + n * SEQ_STRIDE for n in steps} & {b + n * SEQ_STRIDE for n in steps}
+    # a restart a second later starts above the 900,000 events the previous run made in it
+    assert first_seq(23_751, now + 10**9) > a + 900_000 * SEQ_STRIDE
+
+
+async def test_a_writer_numbers_its_events_with_its_stride(
+    make_writer: MakeWriter, engine: AsyncEngine
+) -> None:
+    writer = make_writer(batch_size=5, flush_interval_ms=5)
+    await writer.start()
+    try:
+        for n in range(6):
+            writer.record(make_event(n))
+        await writer.flush()
+    finally:
+        await writer.close()
+    async with engine.connect() as connection:
+        seqs = list((await connection.scalars(select(audit_events.c.seq).order_by("seq"))).all())
+    assert len(seqs) == 6
+    assert {b - a for a, b in itertools.pairwise(seqs)} == {SEQ_STRIDE}
+    assert {s % SEQ_STRIDE for s in seqs} == {os.getpid() % SEQ_STRIDE}

@@ -73,8 +73,12 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     engine: str = ""
 
 
-class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One entry of the audit trail: a decision or an administrative/identity change."""
+class AuditFields(msgspec.Struct, frozen=True, kw_only=True):
+    """What every audit entry records besides its details.
+
+    :class:`AuditEvent` adds the details as a dict; the audit writer's stored form adds
+    them as JSON text, with the entry's id and sequence number.
+    """
 
     kind: str
     """``decision``, ``identity``, ``catalog``, ``policy``, ``admin`` ..."""
@@ -94,4 +98,9 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str | None = None
     client_ip: str | None = None
     latency_ms: float | None = None
+
+
+class AuditEvent(AuditFields, frozen=True, kw_only=True):
+    """One entry of the audit trail: a decision or an administrative/identity change."""
+
     details: dict[str, Any] = msgspec.field(default_factory=dict)

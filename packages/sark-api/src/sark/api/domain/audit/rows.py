@@ -10,17 +10,27 @@ from typing import Any
 import msgspec
 import uuid_utils
 
-from sark.core.models import AuditEvent
+from sark.core.models import AuditEvent, AuditFields
 
 _NUL = "\x00"
 # A NUL escape in msgspec's JSON: ``\u0000`` after an even number of backslashes (an odd
 # number means the backslash is text and "u0000" follows it as text).
 _ESCAPED_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+_TEXT_FIELDS = tuple(
+    field.name for field in msgspec.structs.fields(AuditFields) if field.type in (str, str | None)
+)
 
 
-class AuditRow(AuditEvent, frozen=True, kw_only=True):
-    """One audit event with the id and sequence number the writer gave it."""
+class AuditRow(AuditFields, frozen=True, kw_only=True, gc=False):
+    """One audit event as the writer queues, spools and inserts it.
 
+    ``details`` is already JSON text (msgspec inlines it when a row is encoded), so a row
+    holds no container: rows are not tracked by the cyclic garbage collector (``gc=False``),
+    which would otherwise rescan every queued row at each full collection.
+    """
+
+    details: msgspec.Raw
+    """The event's details as a JSON object, NUL characters removed."""
     id: str
     """UUIDv7 (canonical text form); the primary key that makes replays idempotent."""
     seq: int
@@ -31,26 +41,34 @@ _encoder = msgspec.json.Encoder(enc_hook=str)
 _row_decoder = msgspec.json.Decoder(AuditRow)
 
 
-def _clean_details(details: dict[str, Any]) -> dict[str, Any]:
-    # Round-trip through JSON so any value (datetimes, UUIDs, objects) becomes storable.
+def _details_json(details: dict[str, Any]) -> msgspec.Raw:
+    # Encoded with str() for any value JSON lacks (datetimes, UUIDs, objects).
     raw = _encoder.encode(details)
-    if b"\\u0000" in raw:  # rare: the substitution costs more than the round trip
+    if b"\\u0000" in raw:  # rare: PostgreSQL rejects NUL in text and in JSON
         raw = _ESCAPED_NUL.sub(rb"\1", raw)
-    cleaned = msgspec.json.decode(raw)
-    return cleaned if isinstance(cleaned, dict) else {"value": cleaned}
+    if not raw.startswith(b"{"):  # not a dict after all: keep it under a key
+        raw = b'{"value":' + raw + b"}"
+    return msgspec.Raw(raw)
 
 
 def make_row(event: AuditEvent, seq: int) -> AuditRow:
     """Give ``event`` its id and sequence number, making every field storable."""
     values = msgspec.structs.asdict(event)
-    for name, value in values.items():
-        if isinstance(value, str) and _NUL in value:  # PostgreSQL rejects NUL in text
+    for name in _TEXT_FIELDS:
+        value = values[name]
+        if value and _NUL in value:  # PostgreSQL rejects NUL in text
             values[name] = value.replace(_NUL, "")
     try:
-        values["details"] = _clean_details(event.details)
+        values["details"] = _details_json(event.details)
     except (TypeError, ValueError, msgspec.MsgspecError) as exc:
-        values["details"] = {"unserializable": repr(exc)}
+        values["details"] = _details_json({"unserializable": repr(exc)})
     return AuditRow(id=str(uuid_utils.uuid7()), seq=seq, **values)
+
+
+def details_of(row: AuditRow) -> dict[str, Any]:
+    """The details of ``row`` as a dict."""
+    details: dict[str, Any] = msgspec.json.decode(row.details)
+    return details
 
 
 def encode_line(row: AuditRow) -> bytes:
@@ -66,6 +84,7 @@ def decode_line(line: bytes) -> AuditRow:
 def to_params(row: AuditRow) -> dict[str, Any]:
     """Bind parameters of ``row`` for an insert into ``audit_events``."""
     params = msgspec.structs.asdict(row)
+    params["details"] = details_of(row)
     params["id"] = uuid.UUID(row.id)
     params["occurred_at"] = datetime.datetime.fromtimestamp(row.occurred_at, datetime.UTC)
     return params
@@ -74,6 +93,7 @@ def to_params(row: AuditRow) -> dict[str, Any]:
 def to_document(row: AuditRow) -> dict[str, Any]:
     """The JSON object a SIEM receives for ``row`` (time as RFC 3339 and Unix seconds)."""
     document = msgspec.structs.asdict(row)
+    document["details"] = details_of(row)
     document["time"] = row.occurred_at
     document["occurred_at"] = (
         datetime.datetime.fromtimestamp(row.occurred_at, datetime.UTC)

@@ -24,7 +24,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
-import msgspec
 from sqlalchemy import Engine, Insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,7 +36,6 @@ SQLITE_MAX_VARIABLES: Final = 32_766
 """SQLite's limit on bound parameters in one statement (3.32 and later)."""
 _COLUMNS: Final = tuple(column.name for column in audit_events.columns)
 SQLITE_CHUNK_ROWS: Final = SQLITE_MAX_VARIABLES // len(_COLUMNS)
-_encode_json = msgspec.json.Encoder().encode
 _row_values = operator.attrgetter(*_COLUMNS)
 _ID, _OCCURRED_AT, _DETAILS = (_COLUMNS.index(name) for name in ("id", "occurred_at", "details"))
 _second_text: tuple[int, str] = (-1, "")
@@ -74,7 +72,7 @@ def sqlite_values(row: AuditRow) -> list[Any]:
     values = list(_row_values(row))
     values[_ID] = bytes.fromhex(row.id.replace("-", ""))
     values[_OCCURRED_AT] = sqlite_datetime(row.occurred_at)
-    values[_DETAILS] = _encode_json(row.details).decode()
+    values[_DETAILS] = bytes(row.details).decode()
     return values
 
 

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -40,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sark.api.domain.audit.forwarders import ForwarderSet, build_forwarders
 from sark.api.domain.audit.partitions import apply_retention, ensure_partitions
-from sark.api.domain.audit.rows import AuditRow, make_row
+from sark.api.domain.audit.rows import AuditRow, encode_line, make_row
 from sark.api.domain.audit.sink import LogAuditSink
 from sark.api.domain.audit.spool import Spool
 from sark.api.domain.audit.store import AuditStore, probe
@@ -60,7 +61,21 @@ REPLAY_BATCHES = 20
 """A replay inserts this many batches per transaction, so it outruns a busy worker's flow."""
 DEPTH_EVERY = 64
 """``record`` updates the queue-depth gauge every this many events (the writer at each batch)."""
+SEQ_STRIDE = 1024
+"""A writer's sequence numbers step by this; their remainder is its pid's (see first_seq)."""
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def first_seq(pid: int, now_ns: int) -> int:
+    """The first sequence number of the writer of process ``pid`` starting at ``now_ns``.
+
+    The clock in ns, moved up to the next number whose remainder by ``SEQ_STRIDE`` is the
+    pid's, and the writer steps by ``SEQ_STRIDE``: numbers grow across restarts (while a
+    writer averages fewer than about 970,000 events per second), and worker processes of
+    one host, forked a few microseconds apart, never share a number: ``seq % SEQ_STRIDE``
+    names the writer (unless two live pids are congruent modulo ``SEQ_STRIDE``).
+    """
+    return now_ns + (pid - now_ns) % SEQ_STRIDE
 
 
 def spool_root(settings: Settings) -> Path:
@@ -108,9 +123,7 @@ class AuditWriter:
         self.forwarders = forwarders or ForwarderSet(())
         self.metrics = _Metrics(telemetry)
         self._queue: deque[tuple[float, AuditRow]] = deque()
-        # Sequence numbers start at the clock in ns: they keep growing across restarts, and
-        # writers started even a millisecond apart get ranges a million events apart.
-        self._seq = time.time_ns()
+        self._seq = first_seq(os.getpid(), time.time_ns())
         self._first_seq = self._seq
         self._wake = asyncio.Event()
         self._space = asyncio.Event()
@@ -207,7 +220,7 @@ class AuditWriter:
         return True
 
     def _next_seq(self) -> int:
-        self._seq += 1
+        self._seq += SEQ_STRIDE
         return self._seq
 
     def _spill(self, row: AuditRow) -> None:
@@ -226,7 +239,7 @@ class AuditWriter:
         # Neither database nor spool can take these: the log is the last durable channel.
         self.metrics.errors.inc()
         for row in rows:
-            log.error("audit event not stored (%s): %s", why, row)
+            log.error("audit event not stored (%s): %s", why, encode_line(row).decode().rstrip())
 
     # ------------------------------------------------------------------ spool plumbing
 
