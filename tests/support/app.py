@@ -27,6 +27,9 @@ def settings_env(home: Path, env: Mapping[str, str] | None = None) -> dict[str, 
         "SARK_ADMIN_PASSWORD": TEST_ADMIN_PASSWORD,
         "SARK_JWT_SECRET": "test-jwt-secret-0123456789abcdef0123456789",
         "SARK_API_KEY_PEPPER": "test-api-key-pepper-0123456789",
+        # A loaded CI machine can keep the test OPA server from answering within the 250 ms
+        # default (a fail-closed deny the test did not ask for); tests of the limit set theirs.
+        "SARK_POLICY_TIMEOUT_MS": "5000",
         **(env or {}),
     }
     secrets_scan.record_settings_env(environ)
