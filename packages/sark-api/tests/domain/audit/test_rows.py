@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import time
 import uuid
 from typing import Any
 
@@ -20,17 +19,12 @@ from sark.api.domain.audit.rows import (
 )
 from sark.core.models import AuditEvent
 
+from .conftest import make_event
+
 
 def event(details: Any, **changes: Any) -> AuditEvent:
-    fields: dict[str, Any] = {
-        "kind": "decision",
-        "action": "tool:invoke",
-        "occurred_at": time.time(),
-        "principal_id": "u1",
-        "allow": True,
-        "details": details,
-    }
-    return AuditEvent(**(fields | changes))
+    """A decision event of the package's fixtures with ``details``."""
+    return make_event(0, details=details, **changes)
 
 
 def test_details_are_json_text_and_rows_are_not_tracked_by_the_collector() -> None:
