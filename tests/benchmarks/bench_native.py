@@ -4,6 +4,8 @@ Measures, on one realistic decision input against a bundle directory:
 
 - native ``PolicyEngine.evaluate`` latency (p50/p99, single thread) and throughput with
   1 and 2 threads;
+- the same decision in Rust alone (``cargo run --release --example eval_latency`` in
+  packages/sark-native): the compiled plan and regorus's interpreter, without Python;
 - the same decision from an OPA server over HTTP (httpx, keep-alive), started here;
 - the ``regorus`` and ``regopy`` Python bindings when they install and load the bundle;
 - cache get-hit latency: native ``Cache``, ``_fallback.Cache`` and Redis GET on loopback
@@ -31,6 +33,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -240,6 +243,38 @@ def bench_native_engine(
         f"{1e6 * one_cpus / one:.0f} → {1e6 * two_cpus / two:.0f} µs",
     )
     return decision, p99
+
+
+def bench_rust_alone(report: Report, bundle: Path, iterations: int) -> None:
+    """The decision timed inside Rust (sark-native's `eval_latency` example)."""
+    if shutil.which("cargo") is None:
+        report.add("same decision in Rust alone", "not measured: cargo is not on PATH")
+        return
+    crate = ROOT / "packages" / "sark-native"
+    env = dict(os.environ, PYO3_PYTHON=sys.executable)
+    libdir = sysconfig.get_config_var("LIBDIR")
+    env["LD_LIBRARY_PATH"] = ":".join(filter(None, [libdir, env.get("LD_LIBRARY_PATH")]))
+    argv = ["cargo", "run", "-q", "--release", "--example", "eval_latency", "--"]
+    with tempfile.TemporaryDirectory() as scratch:
+        input_file = Path(scratch) / "input.json"
+        input_file.write_text(json.dumps(INPUT))
+        run = subprocess.run(
+            [*argv, str(bundle.resolve()), str(input_file), RULE, str(iterations)],
+            cwd=crate,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if run.returncode != 0:
+        report.add("same decision in Rust alone", f"not measured: {run.stderr.strip()[-200:]}")
+        return
+    for line in run.stdout.splitlines():
+        row = json.loads(line)
+        report.add(
+            f"same decision in Rust alone, {row['executor']} ({row['mode']}) p50 / p99",
+            f"{row['p50_us']:.1f} / {row['p99_us']:.1f} µs",
+        )
 
 
 def bench_opa(
@@ -603,6 +638,7 @@ def main() -> None:
     decision, native_p99 = bench_native_engine(
         report, args.bundle, args.iterations, args.timeout_ms
     )
+    bench_rust_alone(report, args.bundle, args.iterations)
     bench_opa(report, args.bundle, args.http_iterations, decision, native_p99)
     bench_bindings(report, args.bundle, args.http_iterations)
     bench_caches(report, args.cache_iterations)
