@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sark.api.domain.audit.rows import decode_line, details_of, make_row
 from sark.api.domain.audit.spool import Spool
 from sark.api.domain.audit.writer import SEQ_STRIDE, AuditWriter, first_seq
 from sark.api.observability.metrics import Telemetry
+from sark.core.models import AuditEvent
 
 from .conftest import (
     eventually,
@@ -31,6 +32,17 @@ from .conftest import (
 )
 
 MakeWriter = Callable[..., AuditWriter]
+
+
+async def write_all(writer: AuditWriter, events: Iterable[AuditEvent]) -> None:
+    """Start `writer`, record `events`, wait until they are written and close it."""
+    await writer.start()
+    try:
+        for audit_event in events:
+            writer.record(audit_event)
+        await writer.flush()
+    finally:
+        await writer.close()
 
 
 async def _rename(engine: AsyncEngine, old: str, new: str) -> None:
@@ -50,13 +62,9 @@ async def test_many_events_few_inserts_all_stored_in_order(
     telemetry = Telemetry()
     writer = make_writer(telemetry, batch_size=50, flush_interval_ms=20)
     event.listen(Engine, "before_cursor_execute", count)  # SQLite inserts use their own engine
-    await writer.start()
     try:
-        for number in range(1000):
-            writer.record(make_event(number))
-        await writer.flush()
+        await write_all(writer, map(make_event, range(1000)))
     finally:
-        await writer.close()
         event.remove(Engine, "before_cursor_execute", count)
     assert await stored_numbers(engine) == list(range(1000))
     # Everything queued went in one write, as statements of at most batch_size rows.
@@ -244,12 +252,9 @@ async def test_unstorable_values_are_made_storable(
     make_writer: MakeWriter, engine: AsyncEngine
 ) -> None:
     writer = make_writer(batch_size=5, flush_interval_ms=5)
-    await writer.start()
-    try:
-        writer.record(make_event(0, reason="nul\x00byte", details={"n": 0, "when": object()}))
-        await writer.flush()
-    finally:
-        await writer.close()
+    await write_all(
+        writer, [make_event(0, reason="nul\x00byte", details={"n": 0, "when": object()})]
+    )
     async with engine.connect() as connection:
         row = (await connection.execute(select(audit_events))).one()
         count = await connection.scalar(select(func.count()).select_from(audit_events))
@@ -269,12 +274,7 @@ async def test_nul_is_removed_but_text_that_looks_like_its_escape_is_kept(
         "key\x00": ["\\\\u0000", "\x00"],
     }
     writer = make_writer(batch_size=5, flush_interval_ms=5)
-    await writer.start()
-    try:
-        writer.record(make_event(0, details=details))
-        await writer.flush()
-    finally:
-        await writer.close()
+    await write_all(writer, [make_event(0, details=details)])
     async with engine.connect() as connection:
         row = (await connection.execute(select(audit_events))).one()
     assert row.details == {
@@ -320,13 +320,7 @@ async def test_a_writer_numbers_its_events_with_its_stride(
     make_writer: MakeWriter, engine: AsyncEngine
 ) -> None:
     writer = make_writer(batch_size=5, flush_interval_ms=5)
-    await writer.start()
-    try:
-        for n in range(6):
-            writer.record(make_event(n))
-        await writer.flush()
-    finally:
-        await writer.close()
+    await write_all(writer, map(make_event, range(6)))
     async with engine.connect() as connection:
         seqs = list((await connection.scalars(select(audit_events.c.seq).order_by("seq"))).all())
     assert len(seqs) == 6
